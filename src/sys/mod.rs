@@ -1,0 +1,20 @@
+//! The platform contract: one cfg switch, the same items in each backend.
+//!
+//! Every backend provides:
+//!
+//! - `set_timer_slack(ns)`: ask the OS to fire this thread's timers with at most
+//!   `ns` nanoseconds of slack (Linux `PR_SET_TIMERSLACK`; elsewhere
+//!   `ErrorKind::Unsupported`).
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::*;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("hioload supports unix (Linux first) and Windows targets only");

@@ -1,0 +1,3 @@
+//! Small internal helpers shared by several layers.
+
+pub(crate) mod rand;
