@@ -1,0 +1,72 @@
+//! The executor's thread-local "current" state.
+//!
+//! A worker thread (and a current-thread `block_on`) sets [`Entered::Worker`]
+//! with its core, which is how `schedule` finds the local queue. A
+//! multi-thread `block_on` sets [`Entered::BlockOn`]: the thread belongs to the
+//! runtime (so `spawn` and `Handle::current` work) but owns no queue. Blocking
+//! pool threads set `BlockOn` too.
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::shared::Shared;
+use super::worker::WorkerCore;
+
+/// What the current thread is to a runtime.
+#[derive(Debug, Clone)]
+pub(crate) enum Entered {
+    /// A worker of the runtime, running tasks from its own queue.
+    Worker(Rc<WorkerCore>),
+    /// A thread inside the runtime's `block_on`, or a blocking-pool thread.
+    BlockOn(Arc<Shared>),
+}
+
+thread_local! {
+    /// The runtime this thread is in, if any.
+    static CURRENT: RefCell<Option<Entered>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous state when dropped.
+#[derive(Debug)]
+pub(crate) struct EnterGuard {
+    /// What was current before.
+    prev: Option<Entered>,
+}
+
+/// Makes `entered` current until the guard drops.
+pub(crate) fn enter(entered: Entered) -> EnterGuard {
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(entered));
+    EnterGuard { prev }
+}
+
+/// Whether this thread is inside any hioload runtime.
+pub(crate) fn is_entered() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
+/// The runtime this thread is in.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(Entered::Worker(core)) => Some(core.shared().clone()),
+        Some(Entered::BlockOn(shared)) => Some(shared.clone()),
+        None => None,
+    })
+}
+
+/// Calls `f` with this thread's worker core if it is a worker of `shared`.
+#[inline]
+pub(crate) fn with_core<R>(shared: &Arc<Shared>, f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(Entered::Worker(core)) if Arc::ptr_eq(core.shared(), shared) => f(Some(core)),
+        _ => f(None),
+    })
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}

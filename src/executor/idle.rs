@@ -1,0 +1,187 @@
+//! Which workers sleep, and whom to wake when work arrives.
+//!
+//! The rule (tokio's, which it took from Go): wake a sleeping worker only when no
+//! worker is already *searching* for work, and let at most half the workers
+//! search at once. A search that finds work hands the baton on: the last
+//! searcher to find a task wakes one more sleeper, so a burst of spawns ramps
+//! workers up one at a time instead of waking all of them for each task.
+//!
+//! # Protocol
+//!
+//! 1. Pushing work calls [`Idle::worker_to_notify`]: if no one searches and
+//!    someone sleeps, it pops a sleeper and counts it as unparked *and searching*.
+//! 2. A worker out of local work calls [`Idle::transition_worker_to_searching`]
+//!    (refused when half the workers already search).
+//! 3. A searcher that finds work calls [`Idle::transition_worker_from_searching`];
+//!    if it was the last searcher, it notifies another worker (step 1).
+//! 4. A worker about to sleep calls [`Idle::transition_worker_to_parked`]; if it
+//!    was the last searcher it must look at every queue once more and notify
+//!    if it finds work, since a push during its search saw a searcher and woke no one.
+//! 5. A worker woken by its driver (I/O, timers) rather than by step 1 removes
+//!    itself from the sleepers with [`Idle::unpark_worker_by_id`].
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+/// `state` packs the unparked count above this shift and the searching count below.
+const UNPARK_SHIFT: usize = 16;
+/// Mask of the searching count.
+const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
+
+/// Sleeping/searching bookkeeping for one runtime.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    /// `(unparked << UNPARK_SHIFT) | searching`; written with SeqCst so that a
+    /// push's check and a parker's last look at the queues cannot both miss.
+    state: AtomicUsize,
+    /// Number of running workers; changed by resize.
+    num_workers: AtomicUsize,
+    /// Indices of sleeping workers. Changes to `state`'s unparked count happen
+    /// under this lock, so it and the list agree.
+    sleepers: Mutex<Vec<usize>>,
+}
+
+impl Idle {
+    /// Bookkeeping for `num_workers` workers, all unparked and not searching.
+    pub(crate) fn new(num_workers: usize) -> Idle {
+        Idle {
+            state: AtomicUsize::new(num_workers << UNPARK_SHIFT),
+            num_workers: AtomicUsize::new(num_workers),
+            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+        }
+    }
+
+    /// Step 1: the worker to wake for new work, if one should be woken.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.notify_should_wakeup() {
+            return None;
+        }
+        let mut sleepers = self.lock();
+        // Checked again under the lock: another notifier may have been first.
+        if !self.notify_should_wakeup() {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
+        Some(worker)
+    }
+
+    /// Step 2: may this worker search? Refused when half the workers search.
+    pub(crate) fn transition_worker_to_searching(&self) -> bool {
+        let state = self.state.load(SeqCst);
+        if 2 * (state & SEARCH_MASK) >= self.num_workers.load(SeqCst) {
+            return false;
+        }
+        // A racing searcher may push us slightly over half; harmless.
+        self.state.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// Step 3: a searcher found work; `true` if it was the last searcher.
+    pub(crate) fn transition_worker_from_searching(&self) -> bool {
+        let prev = self.state.fetch_sub(1, SeqCst);
+        prev & SEARCH_MASK == 1
+    }
+
+    /// Step 4: `worker` goes to sleep; `true` if it was the last searcher.
+    pub(crate) fn transition_worker_to_parked(&self, worker: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.lock();
+        let dec = (1 << UNPARK_SHIFT) | usize::from(is_searching);
+        let prev = self.state.fetch_sub(dec, SeqCst);
+        sleepers.push(worker);
+        is_searching && prev & SEARCH_MASK == 1
+    }
+
+    /// Step 5: removes `worker` from the sleepers; `false` if a notifier already
+    /// did (it then counts as searching).
+    pub(crate) fn unpark_worker_by_id(&self, worker: usize) -> bool {
+        let mut sleepers = self.lock();
+        let Some(pos) = sleepers.iter().position(|w| *w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(pos);
+        self.state.fetch_add(1 << UNPARK_SHIFT, SeqCst);
+        true
+    }
+
+    /// Whether `worker` is still on the sleepers list.
+    pub(crate) fn is_parked(&self, worker: usize) -> bool {
+        self.lock().contains(&worker)
+    }
+
+    /// A new worker starts running (resize grows the pool).
+    pub(crate) fn add_worker(&self) {
+        let _sleepers = self.lock();
+        self.num_workers.fetch_add(1, SeqCst);
+        self.state.fetch_add(1 << UNPARK_SHIFT, SeqCst);
+    }
+
+    /// A running, unparked, non-searching worker leaves (resize shrinks the pool).
+    pub(crate) fn remove_worker(&self) {
+        let _sleepers = self.lock();
+        self.num_workers.fetch_sub(1, SeqCst);
+        self.state.fetch_sub(1 << UNPARK_SHIFT, SeqCst);
+    }
+
+    /// Number of workers not asleep.
+    pub(crate) fn num_unparked(&self) -> usize {
+        self.state.load(SeqCst) >> UNPARK_SHIFT
+    }
+
+    /// Number of workers searching for work.
+    pub(crate) fn num_searching(&self) -> usize {
+        self.state.load(SeqCst) & SEARCH_MASK
+    }
+
+    /// Nobody searches and somebody sleeps.
+    fn notify_should_wakeup(&self) -> bool {
+        let state = self.state.load(SeqCst);
+        state & SEARCH_MASK == 0 && (state >> UNPARK_SHIFT) < self.num_workers.load(SeqCst)
+    }
+
+    /// Locks the sleepers list (never poisoned in practice: no panics inside).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        self.sleepers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Idle;
+
+    #[test]
+    fn notify_wakes_one_sleeper_and_counts_it_searching() {
+        let idle = Idle::new(4);
+        assert_eq!(idle.worker_to_notify(), None, "nobody sleeps");
+        assert!(!idle.transition_worker_to_parked(2, false));
+        assert!(!idle.transition_worker_to_parked(3, false));
+        assert_eq!(idle.num_unparked(), 2);
+        let woken = idle.worker_to_notify().unwrap();
+        assert!(woken == 2 || woken == 3);
+        assert_eq!(idle.num_searching(), 1);
+        assert_eq!(idle.worker_to_notify(), None, "a searcher exists");
+        assert!(idle.transition_worker_from_searching());
+        assert!(!idle.is_parked(woken));
+    }
+
+    #[test]
+    fn at_most_half_search() {
+        let idle = Idle::new(4);
+        assert!(idle.transition_worker_to_searching());
+        assert!(idle.transition_worker_to_searching());
+        assert!(!idle.transition_worker_to_searching());
+        assert!(!idle.transition_worker_from_searching());
+        assert!(idle.transition_worker_from_searching());
+    }
+
+    #[test]
+    fn last_searcher_to_park_is_told_so() {
+        let idle = Idle::new(2);
+        assert!(idle.transition_worker_to_searching());
+        assert!(idle.transition_worker_to_parked(0, true));
+        assert!(idle.unpark_worker_by_id(0));
+        assert!(!idle.unpark_worker_by_id(0));
+        assert_eq!(idle.num_unparked(), 2);
+    }
+}

@@ -1,0 +1,28 @@
+//! The work-stealing executor: workers, queues, parking, the blocking pool.
+//!
+//! Built on `async-task` (task cells) and `crossbeam-deque` (per-worker deques,
+//! per-group injectors). Each worker owns a LIFO slot and a local FIFO deque;
+//! each worker group owns an injector and a driver (reactor + timers). See
+//! `worker.rs` for where a worker looks for work, `idle.rs` for who gets woken,
+//! `shared.rs` for where a task goes when it is scheduled and how shutdown runs.
+
+mod block_on;
+mod blocking;
+mod config;
+mod context;
+mod driver;
+mod idle;
+mod metrics;
+mod park;
+mod registry;
+mod shared;
+mod task_cell;
+mod task_handle;
+mod worker;
+
+pub(crate) use block_on::{assert_not_in_runtime, block_on_driving, block_on_waiting};
+pub(crate) use config::{Callback, Config, Flavor};
+pub(crate) use context::{current_shared, enter, EnterGuard, Entered};
+pub(crate) use metrics::read as read_metric;
+pub(crate) use shared::Shared;
+pub(crate) use task_handle::{AbortRef, TaskHandle};

@@ -1,0 +1,202 @@
+//! Parking a worker: on a condvar, or inside its group's I/O driver.
+//!
+//! A worker that runs out of work parks in one of two ways:
+//!
+//! - **driver**: the first idle worker of a group waits inside the group's
+//!   [`Driver`] (the reactor's poller, with the next timer deadline as timeout),
+//!   so I/O and timers are served with no dedicated thread;
+//! - **condvar**: every other idle worker sleeps on its own condvar.
+//!
+//! [`Unparker::unpark`] wakes the worker whichever way it sleeps. The state
+//! machine (one `AtomicUsize`) makes a notification sent before the worker
+//! actually sleeps stick, so no wake-up is lost:
+//!
+//! ```text
+//! EMPTY --park--> PARKED_CONDVAR | PARKED_DRIVER --unpark--> NOTIFIED --park returns--> EMPTY
+//! EMPTY --unpark--> NOTIFIED --next park returns at once--> EMPTY
+//! ```
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::driver::Driver;
+
+/// Not parked, no pending notification.
+const EMPTY: usize = 0;
+/// Sleeping on the condvar.
+const PARKED_CONDVAR: usize = 1;
+/// Sleeping inside the driver.
+const PARKED_DRIVER: usize = 2;
+/// A notification is pending; the next park returns at once.
+const NOTIFIED: usize = 3;
+
+/// State shared by a worker's [`Parker`] and its [`Unparker`]s.
+#[derive(Debug)]
+struct Inner {
+    /// One of `EMPTY`, `PARKED_CONDVAR`, `PARKED_DRIVER`, `NOTIFIED`.
+    state: AtomicUsize,
+    /// Guards the condvar sleep against a lost notify.
+    mutex: Mutex<()>,
+    /// Where a condvar-parked worker sleeps.
+    condvar: Condvar,
+    /// The worker's group driver (woken with `Driver::unpark`).
+    driver: Arc<Driver>,
+}
+
+/// The sleeping side, owned by one worker.
+#[derive(Debug)]
+pub(crate) struct Parker {
+    /// Shared with the unparkers.
+    inner: Arc<Inner>,
+}
+
+/// The waking side; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Unparker {
+    /// Shared with the parker.
+    inner: Arc<Inner>,
+}
+
+impl Parker {
+    /// Creates a parker for a worker of the group driven by `driver`.
+    pub(crate) fn new(driver: Arc<Driver>) -> Parker {
+        let inner = Inner {
+            state: AtomicUsize::new(EMPTY),
+            mutex: Mutex::new(()),
+            condvar: Condvar::new(),
+            driver,
+        };
+        Parker { inner: Arc::new(inner) }
+    }
+
+    /// Returns the waking side.
+    pub(crate) fn unparker(&self) -> Unparker {
+        Unparker { inner: self.inner.clone() }
+    }
+
+    /// The group driver this parker belongs to.
+    pub(crate) fn driver(&self) -> &Arc<Driver> {
+        &self.inner.driver
+    }
+
+    /// Sleeps until unparked, or until `timeout` passes; returns at once if a
+    /// notification is pending. Waits in the driver when no other thread holds it.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        if self.take_notification() {
+            return;
+        }
+        if !self.park_driver(timeout) {
+            self.park_condvar(timeout);
+        }
+    }
+
+    /// Consumes a pending notification, if any.
+    fn take_notification(&self) -> bool {
+        self.inner.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok()
+    }
+
+    /// Waits inside the driver; `false` if another thread holds it.
+    fn park_driver(&self, timeout: Option<Duration>) -> bool {
+        let inner = &*self.inner;
+        let Some(turn) = inner.driver.try_lock() else {
+            return false;
+        };
+        if inner.state.compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst).is_err() {
+            // Notified in between: consume it and return without waiting.
+            inner.state.store(EMPTY, SeqCst);
+            return true;
+        }
+        turn.wait(timeout);
+        // Consume a notification that raced with the wake-up (the driver may keep
+        // one pending notify; the next wait then returns early, which is harmless).
+        inner.state.store(EMPTY, SeqCst);
+        true
+    }
+
+    /// Sleeps on the condvar.
+    fn park_condvar(&self, timeout: Option<Duration>) {
+        let inner = &*self.inner;
+        let mut guard = inner.mutex.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.state.compare_exchange(EMPTY, PARKED_CONDVAR, SeqCst, SeqCst).is_err() {
+            inner.state.store(EMPTY, SeqCst);
+            return;
+        }
+        match timeout {
+            None => loop {
+                guard = inner.condvar.wait(guard).unwrap_or_else(|p| p.into_inner());
+                if self.take_notification() {
+                    return;
+                }
+            },
+            Some(timeout) => {
+                let _ = inner.condvar.wait_timeout(guard, timeout);
+                inner.state.store(EMPTY, SeqCst);
+            }
+        }
+    }
+}
+
+impl Unparker {
+    /// Wakes the worker, or makes its next park return at once.
+    pub(crate) fn unpark(&self) {
+        let inner = &*self.inner;
+        match inner.state.swap(NOTIFIED, SeqCst) {
+            EMPTY | NOTIFIED => {}
+            PARKED_CONDVAR => {
+                // Taking the lock orders this notify after the parker's check of
+                // the state, so the condvar wait cannot miss it.
+                drop(inner.mutex.lock().unwrap_or_else(|p| p.into_inner()));
+                inner.condvar.notify_one();
+            }
+            PARKED_DRIVER => inner.driver.unpark(),
+            state => unreachable!("invalid park state {state}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn parker() -> Parker {
+        Parker::new(Arc::new(Driver::for_tests()))
+    }
+
+    #[test]
+    fn unpark_before_park_is_not_lost() {
+        let parker = parker();
+        parker.unparker().unpark();
+        let start = Instant::now();
+        parker.park(None);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn park_timeout_returns() {
+        let parker = parker();
+        let start = Instant::now();
+        parker.park(Some(Duration::from_millis(20)));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn unpark_from_another_thread_wakes_both_kinds_of_sleeper() {
+        let driver = Arc::new(Driver::for_tests());
+        for _ in 0..200 {
+            let a = Parker::new(driver.clone());
+            let b = Parker::new(driver.clone());
+            let (ua, ub) = (a.unparker(), b.unparker());
+            let t = std::thread::spawn(move || {
+                ua.unpark();
+                ub.unpark();
+            });
+            let t2 = std::thread::spawn(move || b.park(None));
+            a.park(None);
+            t2.join().unwrap();
+            t.join().unwrap();
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The registry of live tasks: what lets shutdown drop every pending future.
+//!
+//! A task that waits on something outside the runtime (a channel whose sender a
+//! user thread holds, `std::future::pending()`) is in no queue; without a list of
+//! live tasks, shutdown could not reach it. Each live task has one entry here
+//! holding a waker for it.
+//!
+//! # Protocol
+//!
+//! 1. `spawn` picks a shard (the spawning worker's, or round-robin from outside),
+//!    locks it, reserves a slot, creates the task, stores its waker, unlocks.
+//! 2. When the task's future is dropped (it completed, was aborted, or the runtime
+//!    dropped it), its [`Registration`] removes the entry.
+//! 3. `close` marks every shard closed and takes all wakers out under the locks,
+//!    then wakes them after unlocking: each task is scheduled once more, and the
+//!    schedule function of a shut-down runtime drops the `Runnable`, which drops
+//!    the future. A closed shard refuses new tasks.
+//!
+//! Shards keep the lock uncontended: a worker registers in its own shard, and a
+//! task usually completes on the worker that spawned it.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+/// One shard's state, behind its lock.
+#[derive(Debug, Default)]
+struct Synced {
+    /// Slots; `None` is free.
+    slots: Vec<Option<Waker>>,
+    /// Indices of free slots.
+    free: Vec<usize>,
+    /// Set by `close`: no new registrations.
+    closed: bool,
+}
+
+/// A lock-sharded set of the wakers of all live tasks.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    /// The shards; a key names its shard.
+    shards: Box<[Mutex<Synced>]>,
+    /// Live tasks (registered and not yet released).
+    live: AtomicUsize,
+    /// Round-robin shard choice for spawns from outside the workers.
+    next_shard: AtomicUsize,
+}
+
+/// A task's entry in the registry; dropping it removes the entry.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    /// The registry the entry lives in.
+    registry: Arc<Registry>,
+    /// Shard index.
+    shard: u32,
+    /// Slot index within the shard.
+    slot: u32,
+}
+
+/// A reserved slot: the shard stays locked until the waker is stored.
+pub(crate) struct Reservation<'a> {
+    /// The locked shard.
+    guard: MutexGuard<'a, Synced>,
+    /// The reserved slot index.
+    slot: usize,
+}
+
+impl Registry {
+    /// Creates a registry with `shards` shards (at least one).
+    pub(crate) fn new(shards: usize) -> Arc<Self> {
+        let shards = (0..shards.max(1)).map(|_| Mutex::default()).collect();
+        Arc::new(Registry { shards, live: AtomicUsize::new(0), next_shard: AtomicUsize::new(0) })
+    }
+
+    /// Picks a shard for a spawn from outside the workers.
+    pub(crate) fn any_shard(&self) -> usize {
+        self.next_shard.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reserves a slot in shard `hint % shards`; `None` once the registry is closed.
+    ///
+    /// The caller creates the task, then calls [`Reservation::fill`]. The shard's
+    /// lock is held in between, which is short: one allocation.
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        hint: usize,
+    ) -> Option<(Reservation<'_>, Registration)> {
+        let shard = hint % self.shards.len();
+        let mut guard = lock(&self.shards[shard]);
+        if guard.closed {
+            return None;
+        }
+        let slot = match guard.free.pop() {
+            Some(slot) => slot,
+            None => {
+                guard.slots.push(None);
+                guard.slots.len() - 1
+            }
+        };
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let registration =
+            Registration { registry: self.clone(), shard: shard as u32, slot: slot as u32 };
+        Some((Reservation { guard, slot }, registration))
+    }
+
+    /// Number of live tasks.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Closes every shard and wakes every registered task (see the protocol).
+    pub(crate) fn close(&self) {
+        let mut wakers = Vec::new();
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            guard.closed = true;
+            wakers.extend(guard.slots.iter_mut().filter_map(Option::take));
+        }
+        // Woken outside the locks: a woken task's future is dropped right away,
+        // and its registration takes the shard lock again.
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Removes entry `slot` of `shard`, if still present.
+    fn release(&self, shard: usize, slot: usize) {
+        let mut guard = lock(&self.shards[shard]);
+        // After `close` the slot was already emptied; nothing to free then.
+        if guard.slots.get_mut(slot).and_then(Option::take).is_some() {
+            guard.free.push(slot);
+        }
+        drop(guard);
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Reservation<'_> {
+    /// Stores the task's waker in the reserved slot and unlocks the shard.
+    pub(crate) fn fill(mut self, waker: Waker) {
+        self.guard.slots[self.slot] = Some(waker);
+    }
+}
+
+impl std::fmt::Debug for Reservation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation").field("slot", &self.slot).finish()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.release(self.shard as usize, self.slot as usize);
+    }
+}
+
+/// Locks a shard; a poisoned lock (a panic elsewhere while holding it) is still
+/// consistent, since every critical section here is panic-free.
+fn lock(shard: &Mutex<Synced>) -> MutexGuard<'_, Synced> {
+    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn flag_waker(flag: Arc<AtomicBool>) -> Waker {
+        waker_fn::waker_fn(move || flag.store(true, Ordering::SeqCst))
+    }
+
+    #[test]
+    fn release_frees_the_slot_for_reuse() {
+        let registry = Registry::new(2);
+        let (reservation, registration) = registry.reserve(0).unwrap();
+        reservation.fill(flag_waker(Arc::default()));
+        assert_eq!(registry.live(), 1);
+        drop(registration);
+        assert_eq!(registry.live(), 0);
+        let (reservation, registration) = registry.reserve(0).unwrap();
+        assert_eq!(reservation.slot, 0);
+        reservation.fill(flag_waker(Arc::default()));
+        drop(registration);
+    }
+
+    #[test]
+    fn close_wakes_every_task_and_refuses_new_ones() {
+        let registry = Registry::new(4);
+        let flags: Vec<Arc<AtomicBool>> = (0..10).map(|_| Arc::default()).collect();
+        let mut registrations = Vec::new();
+        for (i, flag) in flags.iter().enumerate() {
+            let (reservation, registration) = registry.reserve(i).unwrap();
+            reservation.fill(flag_waker(flag.clone()));
+            registrations.push(registration);
+        }
+        registry.close();
+        assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)));
+        assert!(registry.reserve(0).is_none());
+        drop(registrations);
+        assert_eq!(registry.live(), 0);
+    }
+
+    #[test]
+    fn concurrent_register_and_release() {
+        let registry = Registry::new(2);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..10_000 {
+                        let (reservation, registration) = registry.reserve(t + i).unwrap();
+                        reservation.fill(flag_waker(Arc::default()));
+                        held.push(registration);
+                        if i % 3 == 0 {
+                            held.clear();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(registry.live(), 0);
+    }
+}

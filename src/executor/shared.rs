@@ -1,0 +1,420 @@
+//! State shared by all workers of one runtime: queues, slots, sleepers, tasks.
+//!
+//! # Where a scheduled task goes
+//!
+//! 1. Woken on a worker of this runtime: that worker's LIFO slot (a task just
+//!    woken by a message is likely hot in cache), the previous occupant of the
+//!    slot moving to the back of the local queue. A task that woke itself while
+//!    running (a yield) goes to the back of the local queue instead.
+//! 2. Woken anywhere else: the injector of a group (round-robin), and a
+//!    sleeping worker is notified if nobody is searching (see `idle.rs`).
+//! 3. After shutdown: nowhere. The `Runnable` is dropped, which drops the future.
+//!
+//! # Shutdown
+//!
+//! 1. Set `shutdown`; unpark every worker and driver.
+//! 2. Workers see the flag at their next tick or wake-up, drop their queued
+//!    tasks and exit; `shutdown` joins them (unless it runs on one of them).
+//! 3. Drop what is left in the injectors.
+//! 4. Close the task registry: every live task is woken once more and, the
+//!    runtime being shut down, its future is dropped (step 3 above).
+//! 5. Shut the blocking pool down, waiting at most the caller's timeout.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::{Duration, Instant};
+
+use async_task::{Builder as TaskBuilder, ScheduleInfo, WithInfo};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
+
+use super::blocking::BlockingPool;
+use super::config::{Config, Flavor};
+use super::context::{self, Entered};
+use super::driver::Driver;
+use super::idle::Idle;
+use super::metrics::WorkerMetrics;
+use super::park::{Parker, Unparker};
+use super::registry::Registry;
+use super::task_cell::{Runnable, TaskFuture, TaskMeta};
+use super::task_handle::TaskHandle;
+use super::worker;
+
+/// A slot no thread occupies.
+pub(crate) const SLOT_VACANT: u8 = 0;
+/// A slot whose worker runs.
+pub(crate) const SLOT_RUNNING: u8 = 1;
+/// A slot whose worker was asked to retire (resize shrank the pool).
+pub(crate) const SLOT_RETIRING: u8 = 2;
+
+/// One worker group: its injector and its driver.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// Tasks scheduled from outside the group's workers.
+    pub(crate) injector: Injector<Runnable>,
+    /// The group's reactor and timers.
+    pub(crate) driver: Arc<Driver>,
+    /// The slot indices placed in this group, ascending.
+    pub(crate) slots: Box<[usize]>,
+}
+
+/// A worker position: a deque, a parker, counters; a thread occupies it while running.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Steals from this slot's deque.
+    pub(crate) stealer: Stealer<Runnable>,
+    /// The owner end of the deque while no thread holds it.
+    pub(crate) deque: Mutex<Option<Deque<Runnable>>>,
+    /// The parker while no thread holds it.
+    pub(crate) parker: Mutex<Option<Parker>>,
+    /// Wakes the slot's worker.
+    pub(crate) unparker: Unparker,
+    /// `SLOT_VACANT`, `SLOT_RUNNING` or `SLOT_RETIRING`; written by resize and the worker.
+    pub(crate) state: AtomicU8,
+    /// The slot's group.
+    pub(crate) group: usize,
+    /// The CPU its worker is pinned to, if pinning.
+    pub(crate) cpu: Option<usize>,
+    /// The slot's counters (they survive a worker retiring).
+    pub(crate) metrics: WorkerMetrics,
+    /// The thread occupying the slot, to join at retirement or shutdown.
+    pub(crate) thread: Mutex<Option<ThreadHandle<()>>>,
+}
+
+/// Everything the workers of one runtime share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The configuration it was built with.
+    pub(crate) config: Config,
+    /// Worker groups (one per NUMA node or explicit CPU group).
+    pub(crate) groups: Box<[Group]>,
+    /// Worker slots; `config.max_workers` of them.
+    pub(crate) slots: Box<[Slot]>,
+    /// Slots `0..used` have been occupied at some time: steal loops stop there.
+    pub(crate) used: AtomicUsize,
+    /// Target number of workers; resize writes it under `resize_lock`.
+    pub(crate) target_workers: AtomicUsize,
+    /// Sleeping/searching bookkeeping.
+    pub(crate) idle: Idle,
+    /// Every live task, for shutdown.
+    pub(crate) registry: Arc<Registry>,
+    /// The `spawn_blocking` pool.
+    pub(crate) blocking: BlockingPool,
+    /// Set once shutdown starts; never cleared.
+    pub(crate) shutdown: AtomicBool,
+    /// Round-robin group choice for spawns from outside the workers.
+    next_group: AtomicUsize,
+    /// Serialises resize and shutdown.
+    pub(crate) resize_lock: Mutex<()>,
+}
+
+impl Shared {
+    /// Creates the shared state (no thread started yet).
+    pub(crate) fn new(config: Config) -> Arc<Shared> {
+        let drivers: Vec<Arc<Driver>> =
+            (0..config.num_groups).map(|_| Arc::new(Driver::new())).collect();
+        let slots: Box<[Slot]> = config
+            .placement
+            .iter()
+            .take(config.max_workers)
+            .map(|&(group, cpu)| new_slot(drivers[group].clone(), group, cpu))
+            .collect();
+        let groups = drivers
+            .into_iter()
+            .enumerate()
+            .map(|(g, driver)| Group {
+                injector: Injector::new(),
+                driver,
+                slots: (0..slots.len()).filter(|&s| slots[s].group == g).collect(),
+            })
+            .collect();
+        let workers = config.worker_threads;
+        Arc::new(Shared {
+            blocking: BlockingPool::new(&config),
+            registry: Registry::new(slots.len()),
+            idle: Idle::new(workers),
+            used: AtomicUsize::new(workers),
+            target_workers: AtomicUsize::new(workers),
+            shutdown: AtomicBool::new(false),
+            next_group: AtomicUsize::new(0),
+            resize_lock: Mutex::new(()),
+            groups,
+            slots,
+            config,
+        })
+    }
+
+    /// Starts the worker threads of a multi-thread runtime.
+    pub(crate) fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        if self.config.flavor == Flavor::CurrentThread {
+            return Ok(());
+        }
+        for index in 0..self.config.worker_threads {
+            self.start_worker(index)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a worker thread on slot `index`.
+    pub(crate) fn start_worker(self: &Arc<Self>, index: usize) -> std::io::Result<()> {
+        self.slots[index].state.store(SLOT_RUNNING, Ordering::SeqCst);
+        let shared = self.clone();
+        let mut builder = std::thread::Builder::new().name((self.config.thread_name)());
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        match builder.spawn(move || worker::run(shared, index)) {
+            Ok(handle) => {
+                *lock(&self.slots[index].thread) = Some(handle);
+                Ok(())
+            }
+            Err(err) => {
+                self.slots[index].state.store(SLOT_VACANT, Ordering::SeqCst);
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether shutdown has started.
+    #[inline]
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Spawns `future`; the task is scheduled at once.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let hint = context::with_core(self, |core| core.map(|c| c.index()))
+            .unwrap_or_else(|| self.registry.any_shard());
+        let shared = self.clone();
+        let schedule = WithInfo(move |runnable, info: ScheduleInfo| {
+            shared.schedule(runnable, info.woken_while_running)
+        });
+        let builder = TaskBuilder::new().metadata(TaskMeta::default());
+        match self.registry.reserve(hint) {
+            Some((reservation, registration)) => {
+                let (runnable, task) =
+                    builder.spawn(move |_| TaskFuture::new(future, Some(registration)), schedule);
+                reservation.fill(runnable.waker());
+                let handle = TaskHandle::new(&runnable, task);
+                runnable.schedule();
+                handle
+            }
+            None => {
+                // Shut down: the task is created only so the handle reports it
+                // cancelled; dropping the runnable drops the future unpolled.
+                let (runnable, task) =
+                    builder.spawn(move |_| TaskFuture::new(future, None), schedule);
+                let handle = TaskHandle::new(&runnable, task);
+                drop(runnable);
+                handle
+            }
+        }
+    }
+
+    /// Runs `f` on the blocking pool.
+    pub(crate) fn spawn_blocking<F, R>(self: &Arc<Self>, f: F) -> TaskHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let pool = self.blocking.clone();
+        let shared = self.clone();
+        let schedule = move |runnable| {
+            let shared = shared.clone();
+            pool.schedule(runnable, move || {
+                Box::new(context::enter(Entered::BlockOn(shared.clone())))
+            })
+        };
+        let (runnable, task) = TaskBuilder::new()
+            .metadata(TaskMeta::default())
+            .spawn(move |_| TaskFuture::new(async move { f() }, None), schedule);
+        let handle = TaskHandle::new(&runnable, task);
+        runnable.schedule();
+        handle
+    }
+
+    /// The schedule function of every task of this runtime (see the module docs).
+    #[inline]
+    fn schedule(self: &Arc<Self>, runnable: Runnable, yielded: bool) {
+        if self.is_shutdown() {
+            drop(runnable);
+            return;
+        }
+        let runnable = context::with_core(self, |core| match core {
+            Some(core) => {
+                core.schedule_local(runnable, yielded);
+                None
+            }
+            None => Some(runnable),
+        });
+        if let Some(runnable) = runnable {
+            self.schedule_remote(runnable);
+        }
+    }
+
+    /// Pushes a task into a group's injector and wakes a worker if needed.
+    pub(crate) fn schedule_remote(&self, runnable: Runnable) {
+        let group = if self.groups.len() == 1 {
+            0
+        } else {
+            self.next_group.fetch_add(1, Ordering::Relaxed) % self.groups.len()
+        };
+        self.groups[group].injector.push(runnable);
+        self.notify_parked();
+        // A shutdown that raced with the push may have drained the injector
+        // already; drain again so the task's future is dropped, not leaked.
+        if self.is_shutdown() {
+            self.drain_injectors();
+        }
+    }
+
+    /// Wakes one sleeping worker if nobody is searching for work.
+    #[inline]
+    pub(crate) fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.slots[index].unparker.unpark();
+        }
+    }
+
+    /// Whether any queue of any worker or group holds a task.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        let used = self.used.load(Ordering::Acquire);
+        self.groups.iter().any(|g| !g.injector.is_empty())
+            || self.slots[..used].iter().any(|s| !s.stealer.is_empty())
+    }
+
+    /// Steals a batch from `group`'s injector into `dest`, returning one task.
+    pub(crate) fn steal_injector(&self, group: usize, dest: &Deque<Runnable>) -> Option<Runnable> {
+        steal_retrying(|| self.groups[group].injector.steal_batch_and_pop(dest))
+    }
+
+    /// Drops every task left in the injectors.
+    fn drain_injectors(&self) {
+        for group in self.groups.iter() {
+            while let Some(runnable) = steal_retrying(|| group.injector.steal()) {
+                drop(runnable);
+            }
+        }
+    }
+
+    /// Grows or shrinks the pool to `workers` (see `Runtime::resize`).
+    pub(crate) fn resize(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
+        use std::io::{Error, ErrorKind};
+        if self.config.flavor == Flavor::CurrentThread {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "resize is not available on a current-thread runtime (it has no worker threads)",
+            ));
+        }
+        if workers == 0 || workers > self.slots.len() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "resize: workers must be between 1 and max_worker_threads ({}) (got {workers})",
+                    self.slots.len()
+                ),
+            ));
+        }
+        let _resize = lock(&self.resize_lock);
+        if self.is_shutdown() {
+            return Err(Error::other("resize: the runtime is shut down"));
+        }
+        let current = self.target_workers.load(Ordering::SeqCst);
+        if workers < current {
+            // Retire the highest slots; each hands its queue back and exits.
+            for slot in &self.slots[workers..current] {
+                slot.state.store(SLOT_RETIRING, Ordering::SeqCst);
+                slot.unparker.unpark();
+            }
+            self.target_workers.store(workers, Ordering::SeqCst);
+            for slot in &self.slots[workers..current] {
+                join_worker(slot);
+            }
+        } else {
+            for index in current..workers {
+                self.idle.add_worker();
+                self.used.fetch_max(index + 1, Ordering::SeqCst);
+                if let Err(err) = self.start_worker(index) {
+                    self.idle.remove_worker();
+                    self.target_workers.store(index, Ordering::SeqCst);
+                    return Err(err);
+                }
+                self.target_workers.store(index + 1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the shutdown protocol (module docs); waits at most `timeout` for
+    /// blocking jobs. Idempotent.
+    pub(crate) fn shutdown(self: &Arc<Self>, timeout: Duration) {
+        let start = Instant::now();
+        let _resize = lock(&self.resize_lock);
+        self.shutdown.store(true, Ordering::Release);
+        for slot in self.slots.iter() {
+            slot.unparker.unpark();
+        }
+        for group in self.groups.iter() {
+            group.driver.unpark();
+        }
+        for slot in self.slots.iter() {
+            // A worker drops its queued tasks and exits within one poll.
+            join_worker(slot);
+        }
+        self.drain_injectors();
+        self.registry.close();
+        self.blocking.shutdown(timeout.saturating_sub(start.elapsed()));
+    }
+}
+
+/// Joins the thread occupying `slot`, unless it is the calling thread.
+pub(crate) fn join_worker(slot: &Slot) {
+    let handle = lock(&slot.thread).take();
+    if let Some(handle) = handle {
+        if handle.thread().id() == std::thread::current().id() {
+            // Called from this very worker (e.g. dropping the runtime inside a
+            // task): it exits on its own once the current poll returns.
+            return;
+        }
+        let _ = handle.join();
+    }
+}
+
+/// Builds a vacant slot of `group`.
+fn new_slot(driver: Arc<Driver>, group: usize, cpu: Option<usize>) -> Slot {
+    let deque = Deque::new_fifo();
+    let parker = Parker::new(driver);
+    Slot {
+        stealer: deque.stealer(),
+        unparker: parker.unparker(),
+        deque: Mutex::new(Some(deque)),
+        parker: Mutex::new(Some(parker)),
+        state: AtomicU8::new(SLOT_VACANT),
+        group,
+        cpu,
+        metrics: WorkerMetrics::default(),
+        thread: Mutex::new(None),
+    }
+}
+
+/// Repeats a steal until it is not `Retry`.
+#[inline]
+pub(crate) fn steal_retrying(mut f: impl FnMut() -> Steal<Runnable>) -> Option<Runnable> {
+    loop {
+        match f() {
+            Steal::Success(runnable) => return Some(runnable),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// Locks a mutex whose critical sections cannot leave it inconsistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

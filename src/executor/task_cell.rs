@@ -1,0 +1,70 @@
+//! The task cell: how a user future becomes an `async-task` task.
+//!
+//! Every spawned future is wrapped in a [`TaskFuture`] that
+//!
+//! 1. catches a panic of the user future and turns it into an `Err(payload)`
+//!    output, so a panicking task never unwinds into a worker;
+//! 2. holds the task's [`Registration`] in the runtime's task registry and
+//!    releases it when the future is dropped (completed, aborted or shut down).
+//!
+//! The task's metadata ([`TaskMeta`]) carries the abort flag that workers read
+//! before running a task.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::task::{Context, Poll};
+
+use super::registry::Registration;
+
+/// What a task's future produces: its value, or the payload of its panic.
+pub(crate) type TaskOutput<T> = Result<T, Box<dyn Any + Send + 'static>>;
+
+/// A scheduled task, as workers see it.
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+
+/// The handle the join side holds.
+pub(crate) type RawTask<T> = async_task::FallibleTask<TaskOutput<T>, TaskMeta>;
+
+/// Per-task metadata stored inside the `async-task` allocation.
+#[derive(Debug, Default)]
+pub(crate) struct TaskMeta {
+    /// Set by `JoinHandle::abort`; a worker that pops a task with this flag set
+    /// drops the `Runnable` (and with it the future) instead of polling it.
+    pub(crate) aborted: AtomicBool,
+}
+
+pin_project_lite::pin_project! {
+    /// Wraps a user future: catches panics, and deregisters the task when dropped.
+    pub(crate) struct TaskFuture<F> {
+        #[pin]
+        future: F,
+        registration: Option<Registration>,
+    }
+}
+
+impl<F> TaskFuture<F> {
+    /// Wraps `future`, which owns `registration` from now on.
+    /// `None` for tasks the registry does not track (blocking jobs, spawns after shutdown).
+    pub(crate) fn new(future: F, registration: Option<Registration>) -> Self {
+        TaskFuture { future, registration }
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = TaskOutput<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let future = this.future;
+        // A panic leaves the future in an unknown state; async-task never polls a
+        // completed task again, so the future is only dropped afterwards.
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The join side of a task, as the executor hands it to `task::JoinHandle`.
+//!
+//! Wraps `async_task::FallibleTask` so that
+//!
+//! - dropping the handle *detaches* the task (tokio's semantics; async-task's
+//!   own handle would cancel it);
+//! - `abort` works through `&self` (and through a separate [`AbortRef`]): it sets
+//!   the task's abort flag and wakes the task, and the worker that pops it drops
+//!   the future instead of polling it;
+//! - a task closed without output (aborted, or dropped by shutdown) reads as
+//!   `None`, never as a panic.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
+
+use super::task_cell::{RawTask, Runnable, TaskMeta, TaskOutput};
+
+/// Aborts a task: its metadata and a waker of it.
+///
+/// # Invariants
+///
+/// `meta` points at the metadata inside the `async-task` allocation of the task
+/// that `waker` wakes. An `async-task` allocation lives until its `Runnable`,
+/// its `Task` and every waker of it are dropped, so the pointer is valid for as
+/// long as `waker` is held, i.e. for the whole life of this value.
+#[derive(Clone)]
+pub(crate) struct AbortRef {
+    /// The task's metadata (abort flag).
+    meta: NonNull<TaskMeta>,
+    /// Schedules the task, so an abort takes effect even while it sleeps.
+    waker: Waker,
+}
+
+// SAFETY: `meta` points at a `TaskMeta`, which is `Send + Sync` (atomics only),
+// and stays valid while `waker` (which is `Send + Sync`) is held.
+unsafe impl Send for AbortRef {}
+// SAFETY: as for `Send`: shared access only reads atomics and wakes the waker.
+unsafe impl Sync for AbortRef {}
+
+impl AbortRef {
+    /// Sets the abort flag, then schedules the task.
+    pub(crate) fn abort(&self) {
+        // SAFETY: see `# Invariants`: `self.waker` keeps the allocation alive.
+        let meta = unsafe { self.meta.as_ref() };
+        meta.aborted.store(true, Ordering::Release);
+        self.waker.wake_by_ref();
+    }
+}
+
+/// The executor's join handle.
+pub(crate) struct TaskHandle<T> {
+    /// The async-task handle; taken only in `Drop` (to detach).
+    task: Option<RawTask<T>>,
+    /// Aborts the task.
+    abort: AbortRef,
+}
+
+impl<T> Unpin for TaskHandle<T> {}
+
+impl<T> TaskHandle<T> {
+    /// Builds the handle for a task created together with `runnable`.
+    pub(crate) fn new(
+        runnable: &Runnable,
+        task: async_task::Task<TaskOutput<T>, TaskMeta>,
+    ) -> Self {
+        let abort = AbortRef { meta: NonNull::from(runnable.metadata()), waker: runnable.waker() };
+        TaskHandle { task: Some(task.fallible()), abort }
+    }
+
+    /// Asks for the task to be cancelled; no effect once it completed.
+    pub(crate) fn abort(&self) {
+        self.abort.abort();
+    }
+
+    /// A separate abort handle.
+    pub(crate) fn abort_ref(&self) -> AbortRef {
+        self.abort.clone()
+    }
+
+    /// Whether the task's future completed or was dropped.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.is_finished())
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    /// `None` if the task was cancelled before completing.
+    type Output = Option<TaskOutput<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.task.as_mut() {
+            Some(task) => Pin::new(task).poll(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+impl<T> Drop for TaskHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle").field("finished", &self.is_finished()).finish()
+    }
+}
+
+impl std::fmt::Debug for AbortRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AbortRef").finish_non_exhaustive()
+    }
+}

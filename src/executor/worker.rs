@@ -1,0 +1,358 @@
+//! A worker: the thread-local core and the run loop.
+//!
+//! # Where a worker looks for its next task
+//!
+//! 1. Every `global_queue_interval` ticks, its group's injector first, so remote
+//!    spawns are not starved by a worker that keeps feeding itself.
+//! 2. Its LIFO slot, at most `MAX_LIFO_POLLS` times in a row (then the slot's task
+//!    goes to the back of the local queue, so two tasks ping-ponging cannot
+//!    starve the rest).
+//! 3. Its local queue, then a batch from its group's injector.
+//! 4. Searching (at most half the workers at once): a batch stolen from a random
+//!    peer of its own group, then from the other groups' injectors and workers.
+//! 5. Otherwise it parks; the first idle worker of a group parks inside the
+//!    group's driver (I/O and timers), the others on their condvars.
+//!
+//! Every `event_interval` ticks a busy worker turns the driver with a zero
+//! timeout and checks whether it should retire (resize) or stop (shutdown).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_deque::Worker as Deque;
+
+use super::config::Flavor;
+use super::context::{self, Entered};
+use super::metrics::bump;
+use super::park::Parker;
+use super::shared::{lock, steal_retrying, Shared, SLOT_RETIRING, SLOT_VACANT};
+use super::task_cell::Runnable;
+use crate::util::rand::FastRand;
+
+/// Consecutive LIFO-slot polls before the slot's task must queue like the rest.
+const MAX_LIFO_POLLS: u8 = 3;
+
+/// The state a worker thread owns; reachable from its thread-local context.
+pub(crate) struct WorkerCore {
+    /// The runtime.
+    shared: Arc<Shared>,
+    /// Slot index.
+    index: usize,
+    /// The slot's group.
+    group: usize,
+    /// The owner end of the slot's deque.
+    local: Deque<Runnable>,
+    /// The task to run next (message-passing fast path).
+    lifo: Cell<Option<Runnable>>,
+    /// LIFO polls in a row.
+    lifo_polls: Cell<u8>,
+    /// Whether this worker is counted as searching in `Idle`.
+    searching: Cell<bool>,
+    /// Loop iterations; drives the periodic checks.
+    tick: Cell<u32>,
+    /// Victim selection.
+    rng: FastRand,
+    /// The slot's parker, held while the thread runs.
+    parker: RefCell<Option<Parker>>,
+}
+
+impl std::fmt::Debug for WorkerCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCore")
+            .field("index", &self.index)
+            .field("group", &self.group)
+            .field("searching", &self.searching.get())
+            .field("local_len", &self.local.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerCore {
+    /// Takes slot `index`'s deque and parker; `None` if a thread already holds them.
+    pub(crate) fn claim(shared: Arc<Shared>, index: usize) -> Option<WorkerCore> {
+        let slot = &shared.slots[index];
+        let local = lock(&slot.deque).take()?;
+        let parker = lock(&slot.parker).take();
+        let group = slot.group;
+        Some(WorkerCore {
+            rng: FastRand::new(0x5851_F42D_4C95_7F2D ^ (index as u64 + 1).wrapping_mul(0x9E37)),
+            shared,
+            index,
+            group,
+            local,
+            lifo: Cell::new(None),
+            lifo_polls: Cell::new(0),
+            searching: Cell::new(false),
+            tick: Cell::new(0),
+            parker: RefCell::new(parker),
+        })
+    }
+
+    /// The runtime.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Slot index.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Schedules a task woken on this worker (see `shared.rs`, step 1).
+    #[inline]
+    pub(crate) fn schedule_local(&self, runnable: Runnable, yielded: bool) {
+        let pushed = if yielded {
+            self.local.push(runnable);
+            true
+        } else {
+            match self.lifo.replace(Some(runnable)) {
+                Some(prev) => {
+                    self.local.push(prev);
+                    true
+                }
+                None => false,
+            }
+        };
+        // Work that others could steal: wake a sleeper unless someone searches.
+        if pushed && !self.searching.get() {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Advances the tick counter and returns it.
+    fn next_tick(&self) -> u32 {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        tick
+    }
+
+    /// Steps 1-3 of the module docs.
+    pub(crate) fn next_task(&self, tick: u32) -> Option<Runnable> {
+        if tick % self.shared.config.global_queue_interval == 0 {
+            if let Some(task) = self.shared.steal_injector(self.group, &self.local) {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            if self.lifo_polls.get() < MAX_LIFO_POLLS {
+                self.lifo_polls.set(self.lifo_polls.get() + 1);
+                return Some(task);
+            }
+            self.local.push(task);
+        }
+        self.lifo_polls.set(0);
+        self.local.pop().or_else(|| self.shared.steal_injector(self.group, &self.local))
+    }
+
+    /// Step 4: steal, as a searcher.
+    pub(crate) fn steal_work(&self) -> Option<Runnable> {
+        if !self.searching.get() {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let shared = &*self.shared;
+        let used = shared.used.load(Ordering::Acquire);
+        let metrics = &shared.slots[self.index].metrics;
+        if let Some(task) = self.steal_from_group(self.group, used) {
+            bump(&metrics.local_steals, 1);
+            return Some(task);
+        }
+        // Other groups only once this one is out of work.
+        let groups = shared.groups.len();
+        for offset in 1..groups {
+            let group = (self.group + offset) % groups;
+            let task = shared
+                .steal_injector(group, &self.local)
+                .or_else(|| self.steal_from_group(group, used));
+            if task.is_some() {
+                bump(&metrics.remote_steals, 1);
+                return task;
+            }
+        }
+        None
+    }
+
+    /// Steals a batch from a random-start sweep over `group`'s workers, then its injector.
+    fn steal_from_group(&self, group: usize, used: usize) -> Option<Runnable> {
+        let slots = &self.shared.groups[group].slots;
+        let live = slots.partition_point(|&s| s < used);
+        if live > 0 {
+            let start = self.rng.below(live);
+            for i in 0..live {
+                let victim = slots[(start + i) % live];
+                if victim == self.index {
+                    continue;
+                }
+                let stealer = &self.shared.slots[victim].stealer;
+                if let Some(task) = steal_retrying(|| stealer.steal_batch_and_pop(&self.local)) {
+                    return Some(task);
+                }
+            }
+        }
+        self.shared.steal_injector(group, &self.local)
+    }
+
+    /// Runs one task; ends this worker's search first (handing the baton on).
+    pub(crate) fn run_task(&self, task: Runnable) {
+        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_parked();
+        }
+        let metrics = &self.shared.slots[self.index].metrics;
+        if task.metadata().aborted.load(Ordering::Acquire) {
+            // Dropping the runnable drops the future, here and now.
+            drop(task);
+            bump(&metrics.aborted, 1);
+            return;
+        }
+        bump(&metrics.polls, 1);
+        task.run();
+    }
+
+    /// Whether the LIFO slot or local queue holds a task.
+    fn has_tasks(&self) -> bool {
+        // `Cell<Option<_>>` cannot be peeked; take and put back.
+        let lifo = self.lifo.take();
+        let has = lifo.is_some();
+        self.lifo.set(lifo);
+        has || !self.local.is_empty()
+    }
+
+    /// Step 5: sleeps until notified, or until the driver produced work here.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        let shared = &*self.shared;
+        let was_searching = self.searching.replace(false);
+        let last_searcher = shared.idle.transition_worker_to_parked(self.index, was_searching);
+        // The last searcher leaving (or the only worker of a current-thread
+        // runtime) looks once more: a push it raced with woke nobody.
+        let alone = shared.config.flavor == Flavor::CurrentThread;
+        if (last_searcher || alone) && shared.has_pending_work() {
+            shared.notify_parked();
+        }
+        let metrics = &shared.slots[self.index].metrics;
+        bump(&metrics.parks, 1);
+        let parker = self.parker.borrow();
+        let parker = parker.as_ref().expect("a running worker holds its parker");
+        loop {
+            parker.park(timeout);
+            if self.has_tasks() || shared.is_shutdown() || self.is_retiring() || timeout.is_some() {
+                // Woken by our own driver (or asked to stop): count ourselves
+                // unparked, unless a notifier already did (then we search).
+                if !shared.idle.unpark_worker_by_id(self.index) {
+                    self.searching.set(true);
+                }
+                break;
+            }
+            if !shared.idle.is_parked(self.index) {
+                // A notifier popped us and counted us as searching.
+                self.searching.set(true);
+                break;
+            }
+        }
+        bump(&metrics.unparks, 1);
+    }
+
+    /// Whether resize asked this worker to retire.
+    fn is_retiring(&self) -> bool {
+        self.shared.slots[self.index].state.load(Ordering::Acquire) == SLOT_RETIRING
+    }
+
+    /// Periodic work of a busy worker: poll I/O without blocking.
+    fn maintenance(&self) {
+        let driver = &self.shared.groups[self.group].driver;
+        if let Some(turn) = driver.try_lock() {
+            turn.wait(Some(Duration::ZERO));
+        }
+    }
+
+    /// Leaves the search, drops or hands back queued tasks, returns the deque and parker.
+    fn release(&self, hand_back: bool) {
+        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_parked();
+        }
+        let lifo = self.lifo.take();
+        let mut queued: Vec<Runnable> = lifo.into_iter().collect();
+        while let Some(task) = self.local.pop() {
+            queued.push(task);
+        }
+        if hand_back {
+            let injector = &self.shared.groups[self.group].injector;
+            for task in queued {
+                injector.push(task);
+            }
+            self.shared.notify_parked();
+        } else {
+            drop(queued);
+        }
+    }
+
+    /// Parks the current-thread flavour's driving thread.
+    pub(crate) fn park_current_thread(&self) {
+        self.park(None);
+    }
+
+    /// Keeps queued tasks for the next `block_on` and puts the core back.
+    pub(crate) fn into_slot_keeping_tasks(self) {
+        if let Some(task) = self.lifo.take() {
+            self.local.push(task);
+        }
+        if self.searching.replace(false) {
+            self.shared.idle.transition_worker_from_searching();
+        }
+        self.into_slot();
+    }
+
+    /// Puts the deque and parker back into the slot (for a later occupant).
+    fn into_slot(self) {
+        let slot = &self.shared.slots[self.index];
+        *lock(&slot.parker) = self.parker.take();
+        *lock(&slot.deque) = Some(self.local);
+    }
+}
+
+/// A worker thread's body: claims slot `index`, runs tasks until shutdown or retirement.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let Some(core) = WorkerCore::claim(shared.clone(), index) else {
+        return;
+    };
+    let core = Rc::new(core);
+    let _enter = context::enter(Entered::Worker(core.clone()));
+    if let Some(start) = &shared.config.on_thread_start {
+        start();
+    }
+    let event_interval = shared.config.event_interval;
+    loop {
+        let tick = core.next_tick();
+        if tick % event_interval == 0 {
+            if shared.is_shutdown() || core.is_retiring() {
+                break;
+            }
+            core.maintenance();
+        }
+        // Steps 1-4, then 5.
+        if let Some(task) = core.next_task(tick).or_else(|| core.steal_work()) {
+            core.run_task(task);
+            continue;
+        }
+        if shared.is_shutdown() || core.is_retiring() {
+            break;
+        }
+        core.park(None);
+    }
+    let retiring = !shared.is_shutdown();
+    core.release(retiring);
+    if let Some(stop) = &shared.config.on_thread_stop {
+        stop();
+    }
+    drop(_enter);
+    let core = Rc::try_unwrap(core).expect("worker core still referenced after the loop");
+    if retiring {
+        shared.idle.remove_worker();
+        core.shared.slots[index].state.store(SLOT_VACANT, Ordering::Release);
+    }
+    core.into_slot();
+}

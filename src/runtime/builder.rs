@@ -1,0 +1,317 @@
+//! Configuring and building a [`Runtime`].
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Runtime;
+use crate::executor::{Callback, Config, Flavor};
+
+/// Default ticks between a busy worker's maintenance (I/O poll, timers).
+const DEFAULT_EVENT_INTERVAL: u32 = 61;
+/// Default ticks between checks of the injector before the local queue.
+const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 31;
+/// Default most blocking-pool threads (tokio's default).
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// Default idle time before a blocking-pool thread exits (tokio's default).
+const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Builds a [`Runtime`] with custom settings.
+///
+/// Replaces `tokio::runtime::Builder`. `Runtime::builder()` starts a
+/// multi-thread builder; [`Builder::current_thread`] switches to the
+/// single-threaded flavour.
+///
+/// # Examples
+///
+/// ```
+/// let rt = hioload::Runtime::builder()
+///     .worker_threads(2)
+///     .thread_name("my-worker")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+///
+/// Invalid values are reported by `build()`:
+///
+/// ```
+/// let err = hioload::Runtime::builder().worker_threads(0).build().unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// assert!(err.to_string().contains("worker_threads"));
+/// ```
+pub struct Builder {
+    /// Which flavour.
+    flavor: Flavor,
+    /// Requested workers; `None` means one per available CPU.
+    worker_threads: Option<usize>,
+    /// Most workers `resize` may run; `None` means a default from the CPU count.
+    max_worker_threads: Option<usize>,
+    /// Names runtime threads.
+    thread_name: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Stack size of runtime threads.
+    stack_size: Option<usize>,
+    /// Start hook.
+    on_thread_start: Option<Callback>,
+    /// Stop hook.
+    on_thread_stop: Option<Callback>,
+    /// Maintenance interval in ticks.
+    event_interval: u32,
+    /// Injector-first interval in ticks.
+    global_queue_interval: u32,
+    /// Most blocking threads.
+    max_blocking_threads: usize,
+    /// Blocking-thread idle timeout.
+    thread_keep_alive: Duration,
+}
+
+impl Builder {
+    /// A builder for the multi-thread runtime (work-stealing workers).
+    pub fn new_multi_thread() -> Builder {
+        Builder {
+            flavor: Flavor::MultiThread,
+            worker_threads: None,
+            max_worker_threads: None,
+            thread_name: default_thread_name(),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+            global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            thread_keep_alive: DEFAULT_KEEP_ALIVE,
+        }
+    }
+
+    /// A builder for the current-thread runtime: every task runs on the thread
+    /// inside `block_on`.
+    pub fn new_current_thread() -> Builder {
+        Builder { flavor: Flavor::CurrentThread, ..Builder::new_multi_thread() }
+    }
+
+    /// Switches to the current-thread flavour (see [`Builder::new_current_thread`]).
+    pub fn current_thread(&mut self) -> &mut Self {
+        self.flavor = Flavor::CurrentThread;
+        self
+    }
+
+    /// Switches to the multi-thread flavour.
+    pub fn multi_thread(&mut self) -> &mut Self {
+        self.flavor = Flavor::MultiThread;
+        self
+    }
+
+    /// Number of worker threads.
+    ///
+    /// # Default
+    ///
+    /// One per CPU available to the process.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for 0.
+    pub fn worker_threads(&mut self, workers: usize) -> &mut Self {
+        self.worker_threads = Some(workers);
+        self
+    }
+
+    /// Most workers [`Runtime::resize`] may grow the pool to.
+    ///
+    /// # Default
+    ///
+    /// The larger of 64 and four times the CPU or worker count.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` if below `worker_threads`.
+    pub fn max_worker_threads(&mut self, max: usize) -> &mut Self {
+        self.max_worker_threads = Some(max);
+        self
+    }
+
+    /// Names every runtime thread `name`.
+    ///
+    /// # Default
+    ///
+    /// `hioload-worker-N`.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        let name = name.into();
+        self.thread_name = Arc::new(move || name.clone());
+        self
+    }
+
+    /// Names runtime threads with a function called once per thread.
+    pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Self {
+        self.thread_name = Arc::new(f);
+        self
+    }
+
+    /// Stack size of runtime threads, in bytes.
+    ///
+    /// # Default
+    ///
+    /// The standard library's (2 MiB).
+    pub fn thread_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` on every runtime thread (workers and blocking pool) when it starts.
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on every runtime thread before it exits.
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Ticks between a busy worker's non-blocking I/O polls and timer checks.
+    ///
+    /// # Default
+    ///
+    /// 61.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for 0.
+    pub fn event_interval(&mut self, ticks: u32) -> &mut Self {
+        self.event_interval = ticks;
+        self
+    }
+
+    /// Ticks between checks of the shared injector before the local queue.
+    ///
+    /// # Default
+    ///
+    /// 31.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for 0.
+    pub fn global_queue_interval(&mut self, ticks: u32) -> &mut Self {
+        self.global_queue_interval = ticks;
+        self
+    }
+
+    /// Most threads of the `spawn_blocking` pool.
+    ///
+    /// # Default
+    ///
+    /// 512.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for 0.
+    pub fn max_blocking_threads(&mut self, max: usize) -> &mut Self {
+        self.max_blocking_threads = max;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for a job before exiting.
+    ///
+    /// # Default
+    ///
+    /// 10 seconds.
+    pub fn thread_keep_alive(&mut self, duration: Duration) -> &mut Self {
+        self.thread_keep_alive = duration;
+        self
+    }
+
+    /// Builds the runtime and starts its worker threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput`, naming the value, for an invalid setting; the OS error if
+    /// a thread cannot be started.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let config = self.config()?;
+        Runtime::from_config(config)
+    }
+
+    /// Validates the settings into an executor configuration.
+    fn config(&self) -> io::Result<Config> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = match self.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => self.worker_threads.unwrap_or(cpus),
+        };
+        check(workers >= 1, || format!("worker_threads must be at least 1 (got {workers})"))?;
+        let max_workers = match self.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => {
+                self.max_worker_threads.unwrap_or_else(|| (4 * cpus.max(workers)).max(64))
+            }
+        };
+        check(max_workers >= workers, || {
+            format!(
+                "max_worker_threads must be at least worker_threads ({workers}) (got {max_workers})"
+            )
+        })?;
+        check(self.event_interval >= 1, || {
+            format!("event_interval must be at least 1 (got {})", self.event_interval)
+        })?;
+        check(self.global_queue_interval >= 1, || {
+            format!("global_queue_interval must be at least 1 (got {})", self.global_queue_interval)
+        })?;
+        check(self.max_blocking_threads >= 1, || {
+            format!("max_blocking_threads must be at least 1 (got {})", self.max_blocking_threads)
+        })?;
+        Ok(Config {
+            flavor: self.flavor,
+            worker_threads: workers,
+            max_workers,
+            placement: vec![(0, None); max_workers],
+            num_groups: 1,
+            thread_name: self.thread_name.clone(),
+            stack_size: self.stack_size,
+            on_thread_start: self.on_thread_start.clone(),
+            on_thread_stop: self.on_thread_stop.clone(),
+            event_interval: self.event_interval,
+            global_queue_interval: self.global_queue_interval,
+            max_blocking_threads: self.max_blocking_threads,
+            blocking_keep_alive: self.thread_keep_alive,
+        })
+    }
+}
+
+/// `Ok` if `ok`, else an `InvalidInput` error with `message()`.
+fn check(ok: bool, message: impl FnOnce() -> String) -> io::Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, message()))
+    }
+}
+
+/// `hioload-worker-0`, `hioload-worker-1`, ...
+fn default_thread_name() -> Arc<dyn Fn() -> String + Send + Sync> {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(move || format!("hioload-worker-{}", next.fetch_add(1, Ordering::Relaxed)))
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new_multi_thread()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
+            .field("worker_threads", &self.worker_threads)
+            .field("max_worker_threads", &self.max_worker_threads)
+            .field("stack_size", &self.stack_size)
+            .field("event_interval", &self.event_interval)
+            .field("global_queue_interval", &self.global_queue_interval)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.thread_keep_alive)
+            .finish_non_exhaustive()
+    }
+}

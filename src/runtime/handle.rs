@@ -1,0 +1,118 @@
+//! A cloneable reference to a runtime, and "the current runtime".
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use super::runtime::block_on_shared;
+use super::RuntimeMetrics;
+use crate::executor::{self, Shared};
+use crate::task::JoinHandle;
+
+/// A handle to a runtime: spawn onto it from any thread.
+///
+/// `Clone + Send + Sync`. Replaces `tokio::runtime::Handle`.
+///
+/// # Examples
+///
+/// ```
+/// let rt = hioload::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let from_thread = std::thread::spawn(move || handle.spawn(async { 5 }));
+/// let task = from_thread.join().unwrap();
+/// assert_eq!(rt.block_on(task).unwrap(), 5);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    /// The runtime's shared state.
+    shared: Arc<Shared>,
+}
+
+/// The error of [`Handle::try_current`]: this thread is not inside a runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "there is no hioload runtime on this thread: call this from inside \
+             `block_on`, a spawned task, or a `spawn_blocking` job",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// Wraps shared state.
+    pub(crate) fn new(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The runtime's shared state.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The runtime this thread is running in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, with a message saying so. See [`Handle::try_current`].
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(err) => panic!("Handle::current() called outside a runtime: {err}"),
+        }
+    }
+
+    /// The runtime this thread is running in, or an error outside one.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCurrentError`] when the thread is not inside a runtime.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        executor::current_shared().map(Handle::new).ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task on this runtime.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        JoinHandle::new(self.shared.spawn(future))
+    }
+
+    /// Runs a blocking closure on this runtime's blocking pool.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        JoinHandle::new(self.shared.spawn_blocking(f))
+    }
+
+    /// Runs `future` to completion on this thread (see [`crate::Runtime::block_on`]).
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a runtime.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on_shared(&self.shared, future)
+    }
+
+    /// Live counters of this runtime.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::new(self.shared.clone())
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,122 @@
+//! Live runtime counters.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::executor::{read_metric, Shared};
+
+/// A live view of a runtime's counters; every call reads the current values.
+///
+/// Counters are relaxed atomics written by their worker: reading them costs
+/// the workers nothing. Per-worker values are indexed by worker slot
+/// (`0..num_workers()` are the running workers; counters of retired slots keep
+/// their values).
+///
+/// Replaces `tokio::runtime::RuntimeMetrics` (which needs `tokio_unstable`).
+///
+/// # Examples
+///
+/// ```
+/// let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
+/// rt.block_on(async {
+///     for _ in 0..10 {
+///         hioload::spawn(async {}).await.unwrap();
+///     }
+/// });
+/// let m = rt.metrics();
+/// let polls: u64 = (0..m.num_workers()).map(|w| m.worker_poll_count(w)).sum();
+/// assert!(polls >= 10);
+/// ```
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    /// The runtime.
+    shared: Arc<Shared>,
+}
+
+impl RuntimeMetrics {
+    /// A view of `shared`.
+    pub(crate) fn new(shared: Arc<Shared>) -> RuntimeMetrics {
+        RuntimeMetrics { shared }
+    }
+
+    /// Number of running workers (the current-thread flavour counts its one).
+    pub fn num_workers(&self) -> usize {
+        self.shared.target_workers.load(Ordering::SeqCst)
+    }
+
+    /// Number of worker groups (NUMA nodes or explicit CPU groups).
+    pub fn num_groups(&self) -> usize {
+        self.shared.groups.len()
+    }
+
+    /// The group worker `worker` belongs to.
+    ///
+    /// # Panics
+    ///
+    /// If `worker` is not below `max_worker_threads`.
+    pub fn worker_group(&self, worker: usize) -> usize {
+        self.shared.slots[worker].group
+    }
+
+    /// Tasks polled by `worker`.
+    pub fn worker_poll_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.polls)
+    }
+
+    /// Successful steals by `worker` from workers of its own group.
+    pub fn worker_local_steal_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.local_steals)
+    }
+
+    /// Successful steals by `worker` from other groups.
+    pub fn worker_remote_steal_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.remote_steals)
+    }
+
+    /// Times `worker` went to sleep.
+    pub fn worker_park_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.parks)
+    }
+
+    /// Times `worker` woke up.
+    pub fn worker_unpark_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.unparks)
+    }
+
+    /// Aborted tasks `worker` dropped without polling.
+    pub fn worker_aborted_count(&self, worker: usize) -> u64 {
+        read_metric(&self.shared.slots[worker].metrics.aborted)
+    }
+
+    /// Tasks in `worker`'s local queue right now.
+    pub fn worker_local_queue_depth(&self, worker: usize) -> usize {
+        self.shared.slots[worker].stealer.len()
+    }
+
+    /// Tasks in `group`'s injector right now.
+    pub fn injector_depth(&self, group: usize) -> usize {
+        self.shared.groups[group].injector.len()
+    }
+
+    /// Tasks spawned and not yet finished (blocking jobs excluded).
+    pub fn num_alive_tasks(&self) -> usize {
+        self.shared.registry.live()
+    }
+
+    /// Threads of the blocking pool, idle or busy.
+    pub fn num_blocking_threads(&self) -> usize {
+        self.shared.blocking.num_threads()
+    }
+}
+
+impl fmt::Debug for RuntimeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeMetrics")
+            .field("num_workers", &self.num_workers())
+            .field("num_groups", &self.num_groups())
+            .field("num_alive_tasks", &self.num_alive_tasks())
+            .finish_non_exhaustive()
+    }
+}

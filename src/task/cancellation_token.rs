@@ -1,0 +1,348 @@
+//! A tree of cancellation signals: the one stop mechanism shutdown is built from.
+//!
+//! # Invariants
+//!
+//! - `cancelled` only ever goes from `false` to `true`, under the node's lock,
+//!   and is mirrored in an atomic for lock-free `is_cancelled`.
+//! - A cancelled node has no waiters and no children left: `cancel` takes both
+//!   under the lock, then wakes the waiters and cancels the children after
+//!   releasing it (child locks are never taken while a parent lock is held).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+
+/// A token that signals cancellation to every task holding a clone of it, and
+/// to every child token.
+///
+/// Cancelling a token cancels all its children (recursively); cancelling a child
+/// leaves the parent alone. Clones share one state.
+///
+/// Replaces `tokio_util::sync::CancellationToken`.
+///
+/// # Examples
+///
+/// ```
+/// use hioload::task::CancellationToken;
+///
+/// hioload::block_on(async {
+///     let token = CancellationToken::new();
+///     let child = token.child_token();
+///     let worker = hioload::spawn(async move {
+///         child.cancelled().await;
+///         "stopped"
+///     });
+///     token.cancel();
+///     assert_eq!(worker.await.unwrap(), "stopped");
+/// });
+/// ```
+#[derive(Clone)]
+pub struct CancellationToken {
+    /// Shared state of this token and its clones.
+    node: Arc<Node>,
+}
+
+/// One node of the token tree.
+#[derive(Default)]
+struct Node {
+    /// Mirror of `Synced::cancelled` for lock-free reads.
+    cancelled: AtomicBool,
+    /// Waiters and children.
+    synced: Mutex<Synced>,
+}
+
+/// A node's state behind its lock.
+#[derive(Default)]
+struct Synced {
+    /// Set once; then the lists below stay empty.
+    cancelled: bool,
+    /// Wakers of pending `cancelled()` futures; `None` marks a free slot.
+    waiters: Vec<Option<Waker>>,
+    /// Indices of free slots in `waiters`.
+    free: Vec<usize>,
+    /// Child nodes (weak: a dropped child token is pruned lazily).
+    children: Vec<Weak<Node>>,
+}
+
+impl CancellationToken {
+    /// Creates a token that is not cancelled.
+    pub fn new() -> CancellationToken {
+        CancellationToken { node: Arc::default() }
+    }
+
+    /// Creates a child: cancelled when this token is, cancellable on its own.
+    ///
+    /// A child of an already cancelled token starts cancelled.
+    pub fn child_token(&self) -> CancellationToken {
+        let child = CancellationToken::new();
+        let mut synced = self.node.lock();
+        if synced.cancelled {
+            drop(synced);
+            child.cancel();
+            return child;
+        }
+        // Prune dropped children now and then so the list stays bounded.
+        if synced.children.len() >= 16 && synced.children.len().is_power_of_two() {
+            synced.children.retain(|c| c.strong_count() > 0);
+        }
+        synced.children.push(Arc::downgrade(&child.node));
+        child
+    }
+
+    /// Cancels this token and all its children; wakes every waiter. Idempotent.
+    pub fn cancel(&self) {
+        let mut pending = vec![self.node.clone()];
+        while let Some(node) = pending.pop() {
+            let mut synced = node.lock();
+            if synced.cancelled {
+                continue;
+            }
+            synced.cancelled = true;
+            node.cancelled.store(true, Ordering::Release);
+            let waiters = std::mem::take(&mut synced.waiters);
+            synced.free = Vec::new();
+            let children = std::mem::take(&mut synced.children);
+            drop(synced);
+            waiters.into_iter().flatten().for_each(Waker::wake);
+            pending.extend(children.iter().filter_map(Weak::upgrade));
+        }
+    }
+
+    /// Whether the token was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.node.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Completes once the token is cancelled.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        WaitForCancellationFuture { node: &self.node, slot: None }
+    }
+
+    /// Like [`cancelled`](Self::cancelled), owning a clone of the token (`'static`).
+    pub fn cancelled_owned(self) -> WaitForCancellationFutureOwned {
+        WaitForCancellationFutureOwned { node: self.node, slot: None }
+    }
+
+    /// A guard that cancels the token when dropped.
+    pub fn drop_guard(self) -> DropGuard {
+        DropGuard { token: Some(self) }
+    }
+}
+
+impl Node {
+    /// Locks the node; its critical sections cannot panic, so poison is ignored.
+    fn lock(&self) -> MutexGuard<'_, Synced> {
+        self.synced.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Polls for cancellation, keeping the waiter registered in `slot`.
+    fn poll_cancelled(&self, slot: &mut Option<usize>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        let mut synced = self.lock();
+        if synced.cancelled {
+            return Poll::Ready(());
+        }
+        match *slot {
+            Some(i) => match &mut synced.waiters[i] {
+                Some(waker) => waker.clone_from(cx.waker()),
+                None => synced.waiters[i] = Some(cx.waker().clone()),
+            },
+            None => {
+                let waker = Some(cx.waker().clone());
+                let i = match synced.free.pop() {
+                    Some(i) => {
+                        synced.waiters[i] = waker;
+                        i
+                    }
+                    None => {
+                        synced.waiters.push(waker);
+                        synced.waiters.len() - 1
+                    }
+                };
+                *slot = Some(i);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Frees a waiter slot of a dropped future.
+    fn remove_waiter(&self, slot: Option<usize>) {
+        if let Some(i) = slot {
+            let mut synced = self.lock();
+            // Once cancelled, the list was emptied and the slot means nothing.
+            if !synced.cancelled {
+                synced.waiters[i] = None;
+                synced.free.push(i);
+            }
+        }
+    }
+}
+
+impl Default for CancellationToken {
+    fn default() -> Self {
+        CancellationToken::new()
+    }
+}
+
+impl fmt::Debug for CancellationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancellationToken").field("is_cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+/// The future of [`CancellationToken::cancelled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitForCancellationFuture<'a> {
+    /// The token's node.
+    node: &'a Node,
+    /// This waiter's slot in the node, once registered.
+    slot: Option<usize>,
+}
+
+impl Future for WaitForCancellationFuture<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.node.poll_cancelled(&mut this.slot, cx)
+    }
+}
+
+impl Drop for WaitForCancellationFuture<'_> {
+    fn drop(&mut self) {
+        self.node.remove_waiter(self.slot);
+    }
+}
+
+impl fmt::Debug for WaitForCancellationFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForCancellationFuture").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`CancellationToken::cancelled_owned`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitForCancellationFutureOwned {
+    /// The token's node.
+    node: Arc<Node>,
+    /// This waiter's slot in the node, once registered.
+    slot: Option<usize>,
+}
+
+impl Future for WaitForCancellationFutureOwned {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.node.poll_cancelled(&mut this.slot, cx)
+    }
+}
+
+impl Drop for WaitForCancellationFutureOwned {
+    fn drop(&mut self) {
+        self.node.remove_waiter(self.slot);
+    }
+}
+
+impl fmt::Debug for WaitForCancellationFutureOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForCancellationFutureOwned").finish_non_exhaustive()
+    }
+}
+
+/// Cancels its token when dropped (see [`CancellationToken::drop_guard`]).
+pub struct DropGuard {
+    /// The token; `None` after `disarm`.
+    token: Option<CancellationToken>,
+}
+
+impl DropGuard {
+    /// Returns the token without cancelling it.
+    pub fn disarm(mut self) -> CancellationToken {
+        self.token.take().expect("a DropGuard holds its token until disarmed or dropped")
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for DropGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DropGuard").field("armed", &self.token.is_some()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counting_waker(count: Arc<AtomicUsize>) -> Waker {
+        waker_fn::waker_fn(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    #[test]
+    fn cancel_reaches_grandchildren_but_not_parents() {
+        let root = CancellationToken::new();
+        let child = root.child_token();
+        let grandchild = child.child_token();
+        let sibling = root.child_token();
+        child.cancel();
+        assert!(child.is_cancelled() && grandchild.is_cancelled());
+        assert!(!root.is_cancelled() && !sibling.is_cancelled());
+        root.cancel();
+        assert!(sibling.is_cancelled());
+        assert!(root.child_token().is_cancelled(), "child of a cancelled token");
+    }
+
+    #[test]
+    fn waiters_are_woken_once_and_dropped_waiters_are_removed() {
+        let token = CancellationToken::new();
+        let count = Arc::new(AtomicUsize::new(0));
+        let waker = counting_waker(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut first = Box::pin(token.cancelled());
+        let mut second = Box::pin(token.cancelled());
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        drop(second);
+        token.cancel();
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert!(first.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn dropped_children_are_pruned() {
+        let root = CancellationToken::new();
+        for _ in 0..10_000 {
+            drop(root.child_token());
+        }
+        assert!(root.node.lock().children.len() < 100);
+    }
+
+    #[test]
+    fn cancel_races_with_child_creation() {
+        for _ in 0..200 {
+            let root = CancellationToken::new();
+            let r2 = root.clone();
+            let t =
+                std::thread::spawn(move || (0..50).map(|_| r2.child_token()).collect::<Vec<_>>());
+            root.cancel();
+            let children = t.join().unwrap();
+            assert!(children.iter().all(CancellationToken::is_cancelled));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Why a task produced no value.
+#![forbid(unsafe_code)]
+
+use std::any::Any;
+use std::fmt;
+
+/// The reason a task's [`JoinHandle`](crate::task::JoinHandle) yields no value:
+/// the task was cancelled, or it panicked.
+///
+/// Replaces `tokio::task::JoinError`.
+///
+/// # Examples
+///
+/// ```
+/// let err = hioload::block_on(async {
+///     hioload::spawn(async { panic!("boom") }).await.unwrap_err()
+/// });
+/// assert!(err.is_panic());
+/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+/// ```
+pub struct JoinError {
+    /// What happened.
+    repr: Repr,
+}
+
+/// The two outcomes.
+enum Repr {
+    /// Aborted, or dropped by runtime shutdown.
+    Cancelled,
+    /// The future panicked with this payload.
+    Panic(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    /// A cancelled task.
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError { repr: Repr::Cancelled }
+    }
+
+    /// A panicked task.
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { repr: Repr::Panic(payload) }
+    }
+
+    /// Whether the task was cancelled (`JoinHandle::abort`, or runtime shutdown).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panic(_))
+    }
+
+    /// The panic payload, to resume the panic with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    ///
+    /// If the task did not panic (see [`JoinError::is_panic`]).
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().expect("`JoinError::into_panic` called on a task that did not panic")
+    }
+
+    /// The panic payload, or the error itself if the task did not panic.
+    ///
+    /// # Errors
+    ///
+    /// Returns `self` when the task was cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panic(payload) => Ok(payload),
+            Repr::Cancelled => Err(self),
+        }
+    }
+}
+
+/// The panic message, when the payload is a string.
+fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+                Some(message) => write!(f, "task panicked with message {message:?}"),
+                None => f.write_str("task panicked"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+                Some(message) => write!(f, "JoinError::Panic({message:?})"),
+                None => f.write_str("JoinError::Panic(..)"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+impl From<JoinError> for std::io::Error {
+    fn from(err: JoinError) -> std::io::Error {
+        let kind = if err.is_cancelled() {
+            std::io::ErrorKind::Interrupted
+        } else {
+            std::io::ErrorKind::Other
+        };
+        std::io::Error::new(kind, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinError;
+
+    #[test]
+    fn display_names_the_outcome() {
+        assert_eq!(JoinError::cancelled().to_string(), "task was cancelled");
+        let err = JoinError::panic(Box::new(String::from("bad")));
+        assert_eq!(err.to_string(), "task panicked with message \"bad\"");
+        assert!(err.is_panic() && !err.is_cancelled());
+        assert!(JoinError::cancelled().try_into_panic().is_err());
+    }
+}

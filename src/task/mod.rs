@@ -1,0 +1,16 @@
+//! The public task API: join handles, join errors, cancellation, yielding.
+//!
+//! `hioload::task` mirrors `tokio::task` (and `tokio_util::sync::CancellationToken`).
+
+mod cancellation_token;
+mod join_error;
+mod join_handle;
+mod yield_now;
+
+pub use cancellation_token::{CancellationToken, DropGuard, WaitForCancellationFuture};
+pub use join_error::JoinError;
+pub use join_handle::{AbortHandle, JoinHandle};
+pub use yield_now::yield_now;
+
+#[doc(inline)]
+pub use crate::{spawn, spawn_blocking};
