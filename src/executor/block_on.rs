@@ -131,7 +131,7 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
             }
         }
         if !ran && !notify.woken.load(Ordering::SeqCst) {
-            core.park_current_thread();
+            core.park_current_thread(&notify.woken);
         }
     };
     drop(_enter);

@@ -142,7 +142,8 @@ impl Unparker {
     /// Wakes the worker, or makes its next park return at once.
     pub(crate) fn unpark(&self) {
         let inner = &*self.inner;
-        match inner.state.swap(NOTIFIED, SeqCst) {
+        let prev = inner.state.swap(NOTIFIED, SeqCst);
+        match prev {
             EMPTY | NOTIFIED => {}
             PARKED_CONDVAR => {
                 // Taking the lock orders this notify after the parker's check of

@@ -18,7 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -223,7 +223,10 @@ impl WorkerCore {
     }
 
     /// Step 5: sleeps until notified, or until the driver produced work here.
-    pub(crate) fn park(&self, timeout: Option<Duration>) {
+    ///
+    /// `woken` is the current-thread flavour's main-future flag: its waker
+    /// unparks this worker directly, outside the sleepers bookkeeping.
+    pub(crate) fn park(&self, timeout: Option<Duration>, woken: Option<&AtomicBool>) {
         let shared = &*self.shared;
         let was_searching = self.searching.replace(false);
         let last_searcher = shared.idle.transition_worker_to_parked(self.index, was_searching);
@@ -239,7 +242,13 @@ impl WorkerCore {
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
             parker.park(timeout);
-            if self.has_tasks() || shared.is_shutdown() || self.is_retiring() || timeout.is_some() {
+            let main_woken = woken.is_some_and(|w| w.load(Ordering::SeqCst));
+            if self.has_tasks()
+                || main_woken
+                || shared.is_shutdown()
+                || self.is_retiring()
+                || timeout.is_some()
+            {
                 // Woken by our own driver (or asked to stop): count ourselves
                 // unparked, unless a notifier already did (then we search).
                 if !shared.idle.unpark_worker_by_id(self.index) {
@@ -291,8 +300,8 @@ impl WorkerCore {
     }
 
     /// Parks the current-thread flavour's driving thread.
-    pub(crate) fn park_current_thread(&self) {
-        self.park(None);
+    pub(crate) fn park_current_thread(&self, woken: &AtomicBool) {
+        self.park(None, Some(woken));
     }
 
     /// Keeps queued tasks for the next `block_on` and puts the core back.
@@ -341,7 +350,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         if shared.is_shutdown() || core.is_retiring() {
             break;
         }
-        core.park(None);
+        core.park(None, None);
     }
     let retiring = !shared.is_shutdown();
     core.release(retiring);

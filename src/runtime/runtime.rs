@@ -26,6 +26,8 @@ use crate::task::JoinHandle;
 pub struct Runtime {
     /// The shared handle.
     handle: Handle,
+    /// Set by `shutdown_timeout`, so that `Drop` does not wait again.
+    shut_down: bool,
 }
 
 impl Runtime {
@@ -46,7 +48,7 @@ impl Runtime {
     /// Builds and starts a runtime from a validated configuration.
     pub(crate) fn from_config(config: Config) -> io::Result<Runtime> {
         let shared = Shared::new(config);
-        let runtime = Runtime { handle: Handle::new(shared.clone()) };
+        let runtime = Runtime { handle: Handle::new(shared.clone()), shut_down: false };
         // On error the partly started runtime is dropped, which shuts it down.
         shared.start()?;
         Ok(runtime)
@@ -124,8 +126,9 @@ impl Runtime {
     /// Workers stop after their current poll and every pending task's future is
     /// dropped; a `spawn_blocking` job still running after `timeout` is left
     /// behind on its thread.
-    pub fn shutdown_timeout(self, timeout: Duration) {
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.handle.shared().shutdown(timeout);
+        self.shut_down = true;
     }
 
     /// Shuts the runtime down without waiting for blocking jobs.
@@ -136,8 +139,9 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Idempotent: after `shutdown_timeout` this finds nothing left to do.
-        self.handle.shared().shutdown(Duration::MAX);
+        if !self.shut_down {
+            self.handle.shared().shutdown(Duration::MAX);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Mutex;
 
 /// The reason a task's [`JoinHandle`](crate::task::JoinHandle) yields no value:
 /// the task was cancelled, or it panicked.
@@ -27,8 +28,14 @@ pub struct JoinError {
 enum Repr {
     /// Aborted, or dropped by runtime shutdown.
     Cancelled,
-    /// The future panicked with this payload.
-    Panic(Box<dyn Any + Send + 'static>),
+    /// The future panicked.
+    Panic {
+        /// The payload, behind a mutex only so `JoinError` is `Sync` without
+        /// unsafe code (shared references never reach the payload).
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+        /// The panic message, when the payload was a string.
+        message: Option<String>,
+    },
 }
 
 impl JoinError {
@@ -39,7 +46,8 @@ impl JoinError {
 
     /// A panicked task.
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: Repr::Panic(payload) }
+        let message = panic_message(payload.as_ref()).map(str::to_owned);
+        JoinError { repr: Repr::Panic { payload: Mutex::new(payload), message } }
     }
 
     /// Whether the task was cancelled (`JoinHandle::abort`, or runtime shutdown).
@@ -49,7 +57,7 @@ impl JoinError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The panic payload, to resume the panic with `std::panic::resume_unwind`.
@@ -69,7 +77,9 @@ impl JoinError {
     /// Returns `self` when the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload),
+            Repr::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(|p| p.into_inner()))
+            }
             Repr::Cancelled => Err(self),
         }
     }
@@ -87,7 +97,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("task was cancelled"),
-            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(message) => write!(f, "task panicked with message {message:?}"),
                 None => f.write_str("task panicked"),
             },
@@ -99,7 +109,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
-            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(message) => write!(f, "JoinError::Panic({message:?})"),
                 None => f.write_str("JoinError::Panic(..)"),
             },

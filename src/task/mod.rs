@@ -7,7 +7,9 @@ mod join_error;
 mod join_handle;
 mod yield_now;
 
-pub use cancellation_token::{CancellationToken, DropGuard, WaitForCancellationFuture};
+pub use cancellation_token::{
+    CancellationToken, DropGuard, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 pub use join_error::JoinError;
 pub use join_handle::{AbortHandle, JoinHandle};
 pub use yield_now::yield_now;

@@ -1,0 +1,96 @@
+//! The shared bench harness: runs each contender on the same workload in
+//! alternating rounds (so drift hits all alike) and prints medians, best-of-N
+//! and ratios against tokio.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// One contender's measured times for one workload.
+pub struct Samples {
+    /// Contender name.
+    pub name: &'static str,
+    /// One duration per round.
+    pub times: Vec<Duration>,
+}
+
+impl Samples {
+    /// Median of the rounds.
+    pub fn median(&self) -> Duration {
+        let mut t = self.times.clone();
+        t.sort();
+        t[t.len() / 2]
+    }
+
+    /// Best round.
+    pub fn best(&self) -> Duration {
+        *self.times.iter().min().expect("at least one round")
+    }
+}
+
+/// Number of rounds, from `HIOLOAD_BENCH_ROUNDS` (default `default`).
+pub fn rounds(default: usize) -> usize {
+    std::env::var("HIOLOAD_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether the workload `name` was selected (`cargo bench -- NAME` filters).
+pub fn selected(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    args.is_empty() || args.iter().any(|a| name.contains(a.as_str()))
+}
+
+/// Runs every contender `rounds` times, alternating, after one warm-up each.
+/// Each closure runs the workload once and returns its duration.
+pub fn compare(
+    workload: &str,
+    rounds: usize,
+    contenders: &mut [(&'static str, &mut dyn FnMut() -> Duration)],
+) -> Vec<Samples> {
+    let mut samples: Vec<Samples> =
+        contenders.iter().map(|(name, _)| Samples { name, times: Vec::new() }).collect();
+    for (_, run) in contenders.iter_mut() {
+        run();
+    }
+    for round in 0..rounds {
+        // Rotate the order each round so no contender always runs first.
+        let n = contenders.len();
+        for k in 0..n {
+            let i = (round + k) % n;
+            let t = (contenders[i].1)();
+            samples[i].times.push(t);
+        }
+    }
+    report(workload, &samples);
+    samples
+}
+
+/// Prints one workload's line per contender, with ratios to the second
+/// contender (tokio) by convention: contender 0 is hioload.
+pub fn report(workload: &str, samples: &[Samples]) {
+    let base = samples.iter().find(|s| s.name == "tokio");
+    for s in samples {
+        let (rm, rb) = match base {
+            Some(b) => (ratio(s.median(), b.median()), ratio(s.best(), b.best())),
+            None => (f64::NAN, f64::NAN),
+        };
+        println!(
+            "{workload:<22} {:<15} median {:>10.3?}  best {:>10.3?}  ratio/tokio median {:>5.2} best {:>5.2}",
+            s.name,
+            s.median(),
+            s.best(),
+            rm,
+            rb
+        );
+    }
+}
+
+/// `a / b` as a float.
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// Times `f`.
+pub fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}

@@ -1,0 +1,95 @@
+//! Aborting tasks and catching their panics.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{rt, wait_until, DropFlag, Watchdog};
+
+#[test]
+fn abort_drops_the_future_promptly_and_reports_cancelled() {
+    let _w = Watchdog::new("abort", Duration::from_secs(30));
+    let rt = rt(2);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = DropFlag(dropped.clone());
+    let handle = rt.spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    handle.abort();
+    assert!(wait_until(Duration::from_secs(5), || dropped.load(Ordering::SeqCst)));
+    let err = rt.block_on(handle).unwrap_err();
+    assert!(err.is_cancelled() && !err.is_panic());
+}
+
+#[test]
+fn abort_through_an_abort_handle_after_the_join_handle_is_gone() {
+    let rt = rt(2);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = DropFlag(dropped.clone());
+    let handle = rt.spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    let abort = handle.abort_handle();
+    drop(handle);
+    abort.abort();
+    assert!(wait_until(Duration::from_secs(5), || dropped.load(Ordering::SeqCst)));
+}
+
+#[test]
+fn abort_after_completion_keeps_the_output() {
+    let rt = rt(1);
+    let handle = rt.spawn(async { 9 });
+    assert!(wait_until(Duration::from_secs(5), || handle.is_finished()));
+    handle.abort();
+    assert_eq!(rt.block_on(handle).unwrap(), 9);
+}
+
+#[test]
+fn abort_a_busy_yielding_task() {
+    let _w = Watchdog::new("abort_busy", Duration::from_secs(30));
+    let rt = rt(2);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let handle = rt.spawn(async move {
+        loop {
+            p.fetch_add(1, Ordering::Relaxed);
+            hioload::task::yield_now().await;
+        }
+    });
+    assert!(wait_until(Duration::from_secs(5), || polls.load(Ordering::Relaxed) > 100));
+    handle.abort();
+    assert!(rt.block_on(handle).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn a_panicking_task_becomes_a_join_error_and_the_worker_survives() {
+    let _w = Watchdog::new("panic", Duration::from_secs(30));
+    let rt = rt(1);
+    rt.block_on(async {
+        for i in 0..50 {
+            let err = hioload::spawn(async move {
+                if i >= 0 {
+                    panic!("task {i} failed");
+                }
+            })
+            .await
+            .unwrap_err();
+            assert!(err.is_panic());
+            let msg = err.into_panic().downcast::<String>().unwrap();
+            assert_eq!(*msg, format!("task {i} failed"));
+        }
+        // The single worker still runs tasks.
+        assert_eq!(hioload::spawn(async { 1 }).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn spawn_blocking_panics_are_caught_too() {
+    let rt = rt(1);
+    let err = rt.block_on(rt.spawn_blocking(|| panic!("blocking boom"))).unwrap_err();
+    assert!(err.is_panic());
+}

@@ -1,0 +1,164 @@
+//! The current-thread flavour, builder validation, thread hooks, resize.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{rt, Watchdog};
+
+#[test]
+fn current_thread_runs_everything_on_the_caller() {
+    let _w = Watchdog::new("current_thread", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let caller = std::thread::current().id();
+    let ids = rt.block_on(async {
+        let mut ids = vec![std::thread::current().id()];
+        for _ in 0..10 {
+            ids.push(hioload::spawn(async { std::thread::current().id() }).await.unwrap());
+        }
+        ids
+    });
+    assert!(ids.iter().all(|id| *id == caller));
+}
+
+#[test]
+fn current_thread_wakes_from_another_thread() {
+    let _w = Watchdog::new("current_thread_remote", Duration::from_secs(30));
+    let rt = hioload::Builder::new_current_thread().build().unwrap();
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(5).unwrap();
+    });
+    assert_eq!(rt.block_on(rx).unwrap(), 5);
+    // A task spawned from outside runs at the next block_on.
+    let h = rt.handle().spawn(async { 6 });
+    assert_eq!(rt.block_on(h).unwrap(), 6);
+    t.join().unwrap();
+}
+
+#[test]
+fn current_thread_keeps_pending_tasks_between_block_ons() {
+    let rt = hioload::Builder::new_current_thread().build().unwrap();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c = counter.clone();
+    let handle = rt.block_on(async move {
+        hioload::spawn(async move {
+            for _ in 0..10 {
+                c.fetch_add(1, Ordering::SeqCst);
+                hioload::task::yield_now().await;
+            }
+        })
+    });
+    rt.block_on(handle).unwrap();
+    assert_eq!(counter.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn bad_builder_values_fail_build_naming_the_value() {
+    let cases: Vec<(hioload::Builder, &str)> = vec![
+        (
+            {
+                let mut b = hioload::Runtime::builder();
+                b.worker_threads(0);
+                b
+            },
+            "worker_threads",
+        ),
+        (
+            {
+                let mut b = hioload::Runtime::builder();
+                b.event_interval(0);
+                b
+            },
+            "event_interval",
+        ),
+        (
+            {
+                let mut b = hioload::Runtime::builder();
+                b.global_queue_interval(0);
+                b
+            },
+            "global_queue_interval",
+        ),
+        (
+            {
+                let mut b = hioload::Runtime::builder();
+                b.max_blocking_threads(0);
+                b
+            },
+            "max_blocking_threads",
+        ),
+        (
+            {
+                let mut b = hioload::Runtime::builder();
+                b.worker_threads(4).max_worker_threads(2);
+                b
+            },
+            "max_worker_threads",
+        ),
+    ];
+    for (mut builder, name) in cases {
+        let err = builder.build().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    let err = hioload::Runtime::builder().worker_threads(0).build().unwrap_err();
+    assert!(err.to_string().contains("(got 0)"), "{err}");
+}
+
+#[test]
+fn thread_names_and_hooks_run_on_every_worker() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (s, t) = (started.clone(), stopped.clone());
+    let rt = hioload::Runtime::builder()
+        .worker_threads(3)
+        .thread_name("svc-worker")
+        .on_thread_start(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_thread_stop(move || {
+            t.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let name =
+        rt.block_on(rt.spawn(async { std::thread::current().name().map(str::to_owned) })).unwrap();
+    assert_eq!(name.as_deref(), Some("svc-worker"));
+    drop(rt);
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn resize_grows_and_shrinks_while_tasks_run_losing_none() {
+    let _w = Watchdog::new("resize", Duration::from_secs(60));
+    let rt = rt(1);
+    let ran = Arc::new(Mutex::new(vec![0u8; 100_000]));
+    let mut handles = Vec::new();
+    for i in 0..100_000usize {
+        let ran = ran.clone();
+        handles.push(rt.spawn(async move {
+            if i % 7 == 0 {
+                hioload::task::yield_now().await;
+            }
+            ran.lock().unwrap()[i] += 1;
+        }));
+    }
+    for n in [4, 1, 2, 3, 1] {
+        rt.resize(n).unwrap();
+        assert_eq!(rt.metrics().num_workers(), n);
+    }
+    rt.block_on(async {
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    assert!(ran.lock().unwrap().iter().all(|&c| c == 1), "every task ran exactly once");
+    assert_eq!(rt.resize(0).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    let ct = hioload::Builder::new_current_thread().build().unwrap();
+    assert_eq!(ct.resize(2).unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+}
