@@ -5,6 +5,14 @@
 //! - `set_timer_slack(ns)`: ask the OS to fire this thread's timers with at most
 //!   `ns` nanoseconds of slack (Linux `PR_SET_TIMERSLACK`; elsewhere
 //!   `ErrorKind::Unsupported`).
+//!
+//! Topology items (used by `topology/`):
+//!
+//! - `PIN_CPU_LIMIT`: CPU ids at or above it cannot be pinned to through
+//!   `core_affinity` (Linux: `CPU_SETSIZE`; Windows: 64, one processor group).
+//! - `process_affinity()`, `thread_affinity()`: the CPUs the process / the calling
+//!   thread may run on, ascending (Linux `sched_getaffinity`; elsewhere
+//!   `ErrorKind::Unsupported`).
 
 #[cfg(unix)]
 mod unix;
