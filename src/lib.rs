@@ -13,4 +13,5 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod sys;
+pub mod topology;
 mod util;
