@@ -5,11 +5,12 @@
 //!
 //! 1. with the `hwloc` cargo feature (not on Windows): hwloc's NUMA nodes, each
 //!    restricted to hwloc's allowed cpuset and, on Linux, to the process's
-//!    `sched_getaffinity` mask;
+//!    `sched_getaffinity` mask; CPUs grouped into cores by hwloc's Core objects;
 //! 2. on Linux: sysfs, `<root>/devices/system/node/node<N>/cpulist`, each node
 //!    restricted to the process's `sched_getaffinity` mask; nodes left without CPUs
 //!    are dropped; without a node directory (some containers) or with no node left,
-//!    one node with the allowed CPUs;
+//!    one node with the allowed CPUs; CPUs are grouped into cores by
+//!    `<root>/devices/system/cpu/cpu<N>/topology/thread_siblings_list`;
 //! 3. elsewhere: one node with `core_affinity::get_core_ids()` (the process
 //!    affinity mask on Windows), or `0..available_parallelism()` if even that is
 //!    unknown.
@@ -82,18 +83,59 @@ fn affinity_fallback() -> io::Result<Vec<usize>> {
 /// empty.
 #[cfg(any(test, target_os = "linux"))]
 fn from_sysfs(root: &Path, allowed: &[usize]) -> io::Result<Topology> {
-    let Some(nodes) = read_sysfs_nodes(&root.join("devices/system/node"))? else {
-        return single_node(allowed.to_vec());
-    };
-    let nodes: Vec<NodeCpus> = nodes
+    if allowed.is_empty() {
+        return single_node(Vec::new());
+    }
+    let nodes: Vec<NodeCpus> = read_sysfs_nodes(&root.join("devices/system/node"))?
+        .unwrap_or_default()
         .into_iter()
         .map(|(id, cpus)| (id, cpus.into_iter().filter(|c| allowed.contains(c)).collect()))
         .filter(|(_, cpus): &NodeCpus| !cpus.is_empty())
         .collect();
-    if nodes.is_empty() {
-        return single_node(allowed.to_vec());
+    let (nodes, source) = match nodes.is_empty() {
+        true => (vec![(0, allowed.to_vec())], Source::SingleNode),
+        false => (nodes, Source::Sysfs),
+    };
+    let cpu_dir = root.join("devices/system/cpu");
+    let nodes = nodes
+        .into_iter()
+        .map(|(id, cpus)| Ok((id, read_sysfs_cores(&cpu_dir, &cpus)?)))
+        .collect::<io::Result<_>>()?;
+    Topology::with_cores(nodes, source)
+}
+
+/// Groups `cpus` by physical core, from each CPU's
+/// `<cpu_dir>/cpu<N>/topology/thread_siblings_list`; a CPU without that file is
+/// its own core.
+#[cfg(any(test, target_os = "linux"))]
+fn read_sysfs_cores(cpu_dir: &Path, cpus: &[usize]) -> io::Result<Vec<Vec<usize>>> {
+    // (first sibling, cpu): the first sibling names the core.
+    let mut keyed = Vec::with_capacity(cpus.len());
+    for &cpu in cpus {
+        let path = cpu_dir.join(format!("cpu{cpu}/topology/thread_siblings_list"));
+        let first = match std::fs::read_to_string(&path) {
+            Ok(text) => cpu_list::parse(&text).map_err(|e| with_path(e, &path))?.first().copied(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(with_path(e, &path)),
+        };
+        keyed.push((first.unwrap_or(cpu), cpu));
     }
-    Topology::new(nodes, Source::Sysfs)
+    Ok(group_by_core(keyed))
+}
+
+/// Groups `(core, cpu)` pairs into cores (CPUs sharing `core`), cores ordered by
+/// `core`.
+#[cfg(any(test, target_os = "linux", feature = "hwloc"))]
+fn group_by_core(mut keyed: Vec<(usize, usize)>) -> Vec<Vec<usize>> {
+    keyed.sort_unstable();
+    let mut cores: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (key, cpu) in keyed {
+        match cores.last_mut() {
+            Some((last, core)) if *last == key => core.push(cpu),
+            _ => cores.push((key, vec![cpu])),
+        }
+    }
+    cores.into_iter().map(|(_, core)| core).collect()
 }
 
 /// A node as read from the OS: its id and its CPUs.
@@ -137,6 +179,7 @@ fn with_path(error: io::Error, path: &Path) -> io::Error {
 /// hwloc discovery (cargo feature `hwloc`; hwloc is not built on Windows).
 #[cfg(all(feature = "hwloc", not(windows)))]
 mod hwloc {
+    use std::collections::HashMap;
     use std::io;
 
     use hwlocality::object::types::ObjectType;
@@ -173,6 +216,7 @@ mod hwloc {
         source: Source,
     ) -> io::Result<Topology> {
         let hw_allowed = hw.allowed_cpuset();
+        let core_of = core_of_pu(hw);
         let mut nodes = Vec::new();
         for (i, node) in hw.objects_with_type(ObjectType::NUMANode).enumerate() {
             let Some(cpuset) = node.cpuset() else { continue };
@@ -183,7 +227,8 @@ mod hwloc {
                 .filter(|cpu| allowed.map_or(true, |allowed| allowed.contains(cpu)))
                 .collect();
             if !cpus.is_empty() {
-                nodes.push((node.os_index().unwrap_or(i), cpus));
+                let keyed = cpus.iter().map(|&cpu| (*core_of.get(&cpu).unwrap_or(&cpu), cpu));
+                nodes.push((node.os_index().unwrap_or(i), super::group_by_core(keyed.collect())));
             }
         }
         if nodes.is_empty() {
@@ -192,7 +237,19 @@ mod hwloc {
                 "hwloc reports no NUMA node with a CPU this process may run on",
             ));
         }
-        Topology::new(nodes, source)
+        Topology::with_cores(nodes, source)
+    }
+
+    /// Maps each PU (CPU id) to the first PU of its core; PUs outside any core
+    /// object are missing.
+    fn core_of_pu(hw: &hwlocality::Topology) -> HashMap<usize, usize> {
+        let mut core_of = HashMap::new();
+        for core in hw.objects_with_type(ObjectType::Core) {
+            let Some(cpuset) = core.cpuset() else { continue };
+            let Some(first) = cpuset.first_set().map(usize::from) else { continue };
+            core_of.extend(cpuset.iter_set().map(|pu| (usize::from(pu), first)));
+        }
+        core_of
     }
 
     /// An `io::Error` with `what` and hwloc's error.
@@ -221,6 +278,19 @@ mod hwloc {
             assert_eq!(t.nodes().len(), 4);
             assert_eq!(t.num_cpus(), 16);
             assert!(t.nodes().iter().all(|n| n.cpus().len() == 4));
+            // Synthetic PUs are numbered depth-first: PUs 0,1 share core 0.
+            assert_eq!(t.nodes()[0].cores(), &[vec![0, 1], vec![2, 3]]);
+        }
+
+        #[test]
+        fn synthetic_uneven_smt_feeds_placement() {
+            use crate::topology::{groups, place, Numa};
+            let t = synthetic("node:2 core:2 pu:2").unwrap();
+            let g = groups(&t, &Numa::Auto, false).unwrap();
+            // One thread per core first within each node.
+            assert_eq!(g[0].cpus, vec![0, 2, 1, 3]);
+            let first: Vec<_> = (0..4).map(|w| (place(&g, w).group, place(&g, w).cpu)).collect();
+            assert_eq!(first, vec![(0, 0), (1, 4), (0, 2), (1, 6)]);
         }
 
         #[test]
@@ -259,6 +329,17 @@ mod tests {
     impl FakeSysfs {
         /// A root with `node<N>/cpulist` for each `(N, cpulist)` and `extra` files.
         fn new(name: &str, nodes: &[(usize, &str)], extra: &[&str]) -> FakeSysfs {
+            Self::with_siblings(name, nodes, extra, &[])
+        }
+
+        /// As `new`, plus `cpu<N>/topology/thread_siblings_list` for each
+        /// `(N, siblings)`.
+        fn with_siblings(
+            name: &str,
+            nodes: &[(usize, &str)],
+            extra: &[&str],
+            siblings: &[(usize, &str)],
+        ) -> FakeSysfs {
             let root =
                 std::env::temp_dir().join(format!("hioload-sysfs-{}-{name}", std::process::id()));
             let _ = fs::remove_dir_all(&root);
@@ -270,6 +351,11 @@ mod tests {
             }
             for file in extra {
                 fs::write(dir.join(file), "0-1\n").unwrap();
+            }
+            for (cpu, list) in siblings {
+                let topology = root.join(format!("devices/system/cpu/cpu{cpu}/topology"));
+                fs::create_dir_all(&topology).unwrap();
+                fs::write(topology.join("thread_siblings_list"), list).unwrap();
             }
             FakeSysfs(root)
         }
@@ -291,6 +377,32 @@ mod tests {
         let t = from_sysfs(&fake.0, &(0..8).collect::<Vec<_>>()).unwrap();
         assert_eq!(nodes(&t), vec![(0, vec![0, 1, 2, 3]), (1, vec![4, 5, 6, 7])]);
         assert_eq!(t.source(), Source::Sysfs);
+    }
+
+    fn cores(t: &Topology) -> Vec<Vec<Vec<usize>>> {
+        t.nodes().iter().map(|n| n.cores().to_vec()).collect()
+    }
+
+    #[test]
+    fn reads_smt_siblings_into_cores() {
+        // Adjacent numbering: CPUs 0,1 share a core, 2,3 share a core; CPU 4 has no
+        // topology dir.
+        let siblings = [(0, "0-1\n"), (1, "0-1\n"), (2, "2-3\n"), (3, "2-3\n")];
+        let fake = FakeSysfs::with_siblings("smt", &[(0, "0-4")], &[], &siblings);
+        let t = from_sysfs(&fake.0, &[0, 1, 2, 3, 4]).unwrap();
+        assert_eq!(cores(&t), vec![vec![vec![0, 1], vec![2, 3], vec![4]]]);
+        // A disallowed sibling leaves its core with one thread.
+        let t = from_sysfs(&fake.0, &[0, 2, 3]).unwrap();
+        assert_eq!(cores(&t), vec![vec![vec![0], vec![2, 3]]]);
+    }
+
+    #[test]
+    fn reads_cores_without_node_dir() {
+        let fake = FakeSysfs::with_siblings("nonode", &[], &[], &[(0, "0,2"), (2, "0,2")]);
+        fs::remove_dir_all(fake.0.join("devices/system/node")).unwrap();
+        let t = from_sysfs(&fake.0, &[0, 1, 2]).unwrap();
+        assert_eq!(t.source(), Source::SingleNode);
+        assert_eq!(cores(&t), vec![vec![vec![0, 2], vec![1]]]);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! 2. `groups(&Topology, &Numa, pin: bool) -> io::Result<Vec<Group>>`: the
 //!    [`Numa`] knob resolved into worker groups (`Group { cpus: Vec<usize> }`), or
 //!    an `InvalidInput` error naming the bad value, for `build()` to return.
+//!    Automatic groups order their CPUs one hardware thread per core first (see
+//!    [`Node::cores`]), so workers get a core each before two share one.
 //! 3. `place(&[Group], worker: usize) -> Placement`: a pure function giving worker
 //!    `worker` its group and CPU (`Placement { group, cpu }`). Worker `i`'s
 //!    placement never depends on the pool size, so `Runtime::resize` never moves a

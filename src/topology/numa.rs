@@ -12,6 +12,7 @@ use std::io;
 
 use super::cpu_list::CpuList;
 use super::placement::Group;
+use super::topology::spread;
 use super::Topology;
 
 /// How the runtime groups its workers: by NUMA node, all together, or as listed.
@@ -52,6 +53,10 @@ pub enum Numa {
 
 /// Resolves `policy` against `topology` into worker groups.
 ///
+/// Automatic groups list their CPUs one hardware thread per core first (see
+/// `Node::cores`), so workers get a core each before any two share one; listed
+/// groups keep the user's order.
+///
 /// `pin` says whether workers will be pinned; only then must listed CPUs be ones the
 /// process may run on.
 ///
@@ -62,9 +67,14 @@ pub enum Numa {
 pub(crate) fn groups(topology: &Topology, policy: &Numa, pin: bool) -> io::Result<Vec<Group>> {
     match policy {
         Numa::Auto => {
-            Ok(topology.nodes().iter().map(|node| Group { cpus: node.cpus().to_vec() }).collect())
+            Ok(topology.nodes().iter().map(|node| Group { cpus: spread(node.cores()) }).collect())
         }
-        Numa::Off => Ok(vec![Group { cpus: topology.cpus() }]),
+        Numa::Off => {
+            let mut cores: Vec<&Vec<usize>> =
+                topology.nodes().iter().flat_map(|n| n.cores()).collect();
+            cores.sort_unstable();
+            Ok(vec![Group { cpus: spread(cores) }])
+        }
         Numa::Groups(listed) => {
             check_listed(listed)?;
             if pin {
@@ -138,6 +148,19 @@ mod tests {
     fn off_is_one_group_of_all_cpus() {
         let got = groups(&topology(), &Numa::Off, true).unwrap();
         assert_eq!(cpus(&got), vec![vec![0, 1, 2, 3, 4, 5]]);
+    }
+
+    #[test]
+    fn auto_and_off_take_one_thread_per_core_first() {
+        let smt = Topology::with_cores(
+            vec![(0, vec![vec![0, 1], vec![2, 3]]), (1, vec![vec![4, 5]])],
+            Source::Synthetic,
+        )
+        .unwrap();
+        let auto = groups(&smt, &Numa::Auto, true).unwrap();
+        assert_eq!(cpus(&auto), vec![vec![0, 2, 1, 3], vec![4, 5]]);
+        let off = groups(&smt, &Numa::Off, true).unwrap();
+        assert_eq!(cpus(&off), vec![vec![0, 2, 4, 1, 3, 5]]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! A `Topology` has at least one node; every node has at least one CPU; no CPU
 //! appears in two nodes; nodes are sorted by OS index. Discovery
 //! (`discover.rs`) drops CPUs the process may not run on and nodes left empty, so
-//! every CPU listed here is one a worker may be pinned to.
+//! every CPU listed here is one a worker may be pinned to. A node's cores partition
+//! its CPUs.
 #![forbid(unsafe_code)]
 #![allow(dead_code)] // until the executor wires placement (remove at integration)
 
@@ -57,6 +58,10 @@ pub struct Node {
     id: usize,
     /// CPU ids (OS indices), sorted ascending; never empty.
     cpus: Vec<usize>,
+    /// `cpus` grouped by physical core (SMT siblings together), each core
+    /// ascending, cores ordered by their first CPU; one core per CPU when the
+    /// source knows no cores.
+    cores: Vec<Vec<usize>>,
 }
 
 impl Node {
@@ -69,6 +74,29 @@ impl Node {
     pub fn cpus(&self) -> &[usize] {
         &self.cpus
     }
+
+    /// The node's CPUs grouped by physical core: the hardware threads (SMT
+    /// siblings) of one core together, cores ordered by their first CPU.
+    ///
+    /// Where the source knows no cores, every CPU is its own core.
+    pub fn cores(&self) -> &[Vec<usize>] {
+        &self.cores
+    }
+}
+
+/// The order workers take `cores`' CPUs in: the first hardware thread of every
+/// core, then the second of every core, and so on, so workers get a core each
+/// before any two share one.
+///
+/// `spread(&[[0, 4], [1, 5]])` is `[0, 1, 4, 5]`.
+pub(crate) fn spread<'a>(cores: impl IntoIterator<Item = &'a Vec<usize>>) -> Vec<usize> {
+    let mut ranked: Vec<(usize, usize, usize)> = cores
+        .into_iter()
+        .enumerate()
+        .flat_map(|(core, cpus)| cpus.iter().enumerate().map(move |(rank, &cpu)| (rank, core, cpu)))
+        .collect();
+    ranked.sort_unstable();
+    ranked.into_iter().map(|(_, _, cpu)| cpu).collect()
 }
 
 impl Topology {
@@ -87,7 +115,8 @@ impl Topology {
         super::discover::discover()
     }
 
-    /// Builds a topology from `(node id, CPUs)` pairs, as discovery found them.
+    /// Builds a topology from `(node id, CPUs)` pairs, knowing no cores (every CPU
+    /// is its own core).
     ///
     /// CPUs are sorted and deduplicated; nodes are sorted by id.
     ///
@@ -96,14 +125,31 @@ impl Topology {
     /// `InvalidData` if there is no node, a node has no CPU, two nodes share an id,
     /// or a CPU appears in two nodes.
     pub(crate) fn new(nodes: Vec<(usize, Vec<usize>)>, source: Source) -> io::Result<Topology> {
-        let mut nodes: Vec<Node> = nodes
+        let nodes = nodes
             .into_iter()
             .map(|(id, mut cpus)| {
                 cpus.sort_unstable();
                 cpus.dedup();
-                Node { id, cpus }
+                (id, cpus.into_iter().map(|cpu| vec![cpu]).collect())
             })
             .collect();
+        Topology::with_cores(nodes, source)
+    }
+
+    /// Builds a topology from `(node id, cores)` pairs, each core a list of CPUs
+    /// (SMT siblings), as discovery found them.
+    ///
+    /// Cores and CPUs are sorted, duplicates within a core and empty cores
+    /// dropped; nodes are sorted by id.
+    ///
+    /// # Errors
+    ///
+    /// As [`Topology::new`], and `InvalidData` if two cores share a CPU.
+    pub(crate) fn with_cores(
+        nodes: Vec<(usize, Vec<Vec<usize>>)>,
+        source: Source,
+    ) -> io::Result<Topology> {
+        let mut nodes: Vec<Node> = nodes.into_iter().map(|(id, cores)| node(id, cores)).collect();
         nodes.sort_by_key(|node| node.id);
         check(&nodes)?;
         Ok(Topology { nodes, source })
@@ -137,6 +183,20 @@ impl Topology {
     }
 }
 
+/// A node with normalized cores: each sorted and deduplicated, none empty,
+/// ordered by first CPU.
+fn node(id: usize, mut cores: Vec<Vec<usize>>) -> Node {
+    for core in &mut cores {
+        core.sort_unstable();
+        core.dedup();
+    }
+    cores.retain(|core| !core.is_empty());
+    cores.sort_unstable();
+    let mut cpus: Vec<usize> = cores.iter().flatten().copied().collect();
+    cpus.sort_unstable();
+    Node { id, cpus, cores }
+}
+
 /// Checks the type invariants, naming the offending node or CPU.
 fn check(nodes: &[Node]) -> io::Result<()> {
     let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidData, msg));
@@ -146,6 +206,9 @@ fn check(nodes: &[Node]) -> io::Result<()> {
     for (i, node) in nodes.iter().enumerate() {
         if node.cpus.is_empty() {
             return invalid(format!("NUMA node {} has no CPU", node.id));
+        }
+        if let Some(pair) = node.cpus.windows(2).find(|pair| pair[0] == pair[1]) {
+            return invalid(format!("CPU {} is in two cores of NUMA node {}", pair[0], node.id));
         }
         for other in &nodes[..i] {
             if other.id == node.id {
@@ -214,6 +277,29 @@ mod tests {
     }
 
     #[test]
+    fn cores_group_siblings_and_spread_takes_one_thread_per_core_first() {
+        let t = Topology::with_cores(
+            vec![(0, vec![vec![5, 1], vec![0, 4], vec![]]), (1, vec![vec![2, 6, 2]])],
+            Source::Synthetic,
+        )
+        .unwrap();
+        let node0 = &t.nodes()[0];
+        assert_eq!(node0.cpus(), &[0, 1, 4, 5]);
+        assert_eq!(node0.cores(), &[vec![0, 4], vec![1, 5]]);
+        assert_eq!(spread(node0.cores()), vec![0, 1, 4, 5]);
+        assert_eq!(t.nodes()[1].cores(), &[vec![2, 6]]);
+        // Adjacent sibling numbering (0,1 share a core) still spreads over cores.
+        assert_eq!(spread(&[vec![0, 1], vec![2, 3], vec![4]]), vec![0, 2, 4, 1, 3]);
+    }
+
+    #[test]
+    fn without_core_information_every_cpu_is_a_core() {
+        let t = two_nodes();
+        assert_eq!(t.nodes()[0].cores(), &[vec![0], vec![1], vec![2], vec![3]]);
+        assert_eq!(spread(t.nodes()[0].cores()), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
     fn display_one_line_and_alternate() {
         let t = two_nodes();
         assert_eq!(t.to_string(), "2 NUMA nodes, 8 CPUs: node 0: 0-3; node 1: 4-7");
@@ -232,5 +318,7 @@ mod tests {
             err(vec![(0, vec![0, 1]), (1, vec![1, 2])]),
             "CPU 1 is in both NUMA node 0 and NUMA node 1"
         );
+        let two_cores = Topology::with_cores(vec![(3, vec![vec![0, 1], vec![1]])], Source::Sysfs);
+        assert_eq!(two_cores.unwrap_err().to_string(), "CPU 1 is in two cores of NUMA node 3");
     }
 }
