@@ -8,6 +8,7 @@
 //!
 //! Topology items (used by `topology/`):
 //!
+//! - `PIN_SUPPORTED`: whether `core_affinity` really pins threads on this target.
 //! - `PIN_CPU_LIMIT`: CPU ids at or above it cannot be pinned to through
 //!   `core_affinity` (Linux: `CPU_SETSIZE`; Windows: 64, one processor group).
 //! - `process_affinity()`, `thread_affinity()`: the CPUs the process / the calling

@@ -35,6 +35,16 @@ pub(crate) fn set_timer_slack(ns: u64) -> io::Result<()> {
 // Topology: CPU affinity (used by `topology/`).
 // ---------------------------------------------------------------------------
 
+/// Whether `core_affinity::set_for_current` really pins here: it calls the OS on
+/// Linux, Android, FreeBSD and NetBSD; on macOS it only sets an affinity hint, and
+/// elsewhere it does nothing.
+pub(crate) const PIN_SUPPORTED: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd"
+));
+
 /// The highest CPU id plus one that `core_affinity::set_for_current` can pin to:
 /// it builds a fixed `cpu_set_t`, which holds `CPU_SETSIZE` CPUs on Linux.
 #[cfg(target_os = "linux")]

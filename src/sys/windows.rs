@@ -18,6 +18,9 @@ pub(crate) fn set_timer_slack(ns: u64) -> io::Result<()> {
 // Topology: CPU affinity (used by `topology/`).
 // ---------------------------------------------------------------------------
 
+/// `core_affinity::set_for_current` pins with `SetThreadAffinityMask`.
+pub(crate) const PIN_SUPPORTED: bool = true;
+
 /// The highest CPU id plus one that `core_affinity::set_for_current` can pin to:
 /// it builds a 64-bit thread affinity mask (one processor group).
 pub(crate) const PIN_CPU_LIMIT: usize = 64;

@@ -86,12 +86,8 @@ fn from_sysfs(root: &Path, allowed: &[usize]) -> io::Result<Topology> {
     if allowed.is_empty() {
         return single_node(Vec::new());
     }
-    let nodes: Vec<NodeCpus> = read_sysfs_nodes(&root.join("devices/system/node"))?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(id, cpus)| (id, cpus.into_iter().filter(|c| allowed.contains(c)).collect()))
-        .filter(|(_, cpus): &NodeCpus| !cpus.is_empty())
-        .collect();
+    let nodes = read_sysfs_nodes(&root.join("devices/system/node"))?.unwrap_or_default();
+    let nodes = claim_cpus(nodes, Some(allowed));
     let (nodes, source) = match nodes.is_empty() {
         true => (vec![(0, allowed.to_vec())], Source::SingleNode),
         false => (nodes, Source::Sysfs),
@@ -123,6 +119,24 @@ fn read_sysfs_cores(cpu_dir: &Path, cpus: &[usize]) -> io::Result<Vec<Vec<usize>
     Ok(group_by_core(keyed))
 }
 
+/// Gives each CPU to one node: the lowest-numbered node listing it, if `allowed`
+/// (when given) holds it; drops nodes left without CPUs. Nodes come back sorted by
+/// id.
+///
+/// Sysfs never lists a CPU twice, but hwloc gives a CPU-less memory node (HBM,
+/// CXL) the cpuset of the CPUs near it, which another node already holds.
+#[cfg(any(test, target_os = "linux", feature = "hwloc"))]
+fn claim_cpus(mut nodes: Vec<NodeCpus>, allowed: Option<&[usize]>) -> Vec<NodeCpus> {
+    nodes.sort_by_key(|(id, _)| *id);
+    let mut claimed = std::collections::HashSet::new();
+    for (_, cpus) in &mut nodes {
+        let is_allowed = |cpu: &usize| allowed.map_or(true, |allowed| allowed.contains(cpu));
+        cpus.retain(|cpu| is_allowed(cpu) && claimed.insert(*cpu));
+    }
+    nodes.retain(|(_, cpus)| !cpus.is_empty());
+    nodes
+}
+
 /// Groups `(core, cpu)` pairs into cores (CPUs sharing `core`), cores ordered by
 /// `core`.
 #[cfg(any(test, target_os = "linux", feature = "hwloc"))]
@@ -139,7 +153,7 @@ fn group_by_core(mut keyed: Vec<(usize, usize)>) -> Vec<Vec<usize>> {
 }
 
 /// A node as read from the OS: its id and its CPUs.
-#[cfg(any(test, target_os = "linux"))]
+#[cfg(any(test, target_os = "linux", feature = "hwloc"))]
 type NodeCpus = (usize, Vec<usize>);
 
 /// `(id, cpus)` of every `node<N>` directory under `dir`, or `None` if `dir` does
@@ -184,7 +198,7 @@ mod hwloc {
 
     use hwlocality::object::types::ObjectType;
 
-    use super::{Source, Topology};
+    use super::{claim_cpus, group_by_core, NodeCpus, Source, Topology};
 
     /// The machine's topology from hwloc, restricted to what the process may use.
     pub(super) fn discover() -> io::Result<Topology> {
@@ -216,21 +230,20 @@ mod hwloc {
         source: Source,
     ) -> io::Result<Topology> {
         let hw_allowed = hw.allowed_cpuset();
-        let core_of = core_of_pu(hw);
-        let mut nodes = Vec::new();
+        let mut nodes: Vec<NodeCpus> = Vec::new();
         for (i, node) in hw.objects_with_type(ObjectType::NUMANode).enumerate() {
             let Some(cpuset) = node.cpuset() else { continue };
-            let cpus: Vec<usize> = cpuset
-                .iter_set()
-                .filter(|&pu| hw_allowed.is_set(pu))
-                .map(usize::from)
-                .filter(|cpu| allowed.map_or(true, |allowed| allowed.contains(cpu)))
-                .collect();
-            if !cpus.is_empty() {
-                let keyed = cpus.iter().map(|&cpu| (*core_of.get(&cpu).unwrap_or(&cpu), cpu));
-                nodes.push((node.os_index().unwrap_or(i), super::group_by_core(keyed.collect())));
-            }
+            let cpus = cpuset.iter_set().filter(|&pu| hw_allowed.is_set(pu)).map(usize::from);
+            nodes.push((node.os_index().unwrap_or(i), cpus.collect()));
         }
+        let core_of = core_of_pu(hw);
+        let nodes: Vec<_> = claim_cpus(nodes, allowed)
+            .into_iter()
+            .map(|(id, cpus)| {
+                let keyed = cpus.into_iter().map(|cpu| (*core_of.get(&cpu).unwrap_or(&cpu), cpu));
+                (id, group_by_core(keyed.collect()))
+            })
+            .collect();
         if nodes.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -297,6 +310,13 @@ mod hwloc {
         fn synthetic_one_node() {
             let t = synthetic("core:2 pu:2").unwrap();
             assert_eq!(nodes(&t), vec![(0, vec![0, 1, 2, 3])]);
+        }
+
+        #[test]
+        fn memory_side_nodes_do_not_claim_cpus_twice() {
+            // Each package has two NUMA nodes (e.g. DRAM + HBM) sharing its CPUs.
+            let t = synthetic("pack:2 [numa] [numa] core:2 pu:1").unwrap();
+            assert_eq!(nodes(&t), vec![(0, vec![0, 1]), (2, vec![2, 3])]);
         }
 
         #[test]
@@ -410,6 +430,14 @@ mod tests {
         let fake = FakeSysfs::new("taskset", &[(0, "0-3"), (1, "4-7"), (2, "8-11")], &[]);
         let t = from_sysfs(&fake.0, &[1, 2, 8]).unwrap();
         assert_eq!(nodes(&t), vec![(0, vec![1, 2]), (2, vec![8])]);
+    }
+
+    #[test]
+    fn overlapping_nodes_give_each_cpu_to_the_lowest_node() {
+        let nodes = vec![(1, vec![0, 1, 2, 3]), (0, vec![0, 1]), (2, vec![3])];
+        assert_eq!(claim_cpus(nodes, None), vec![(0, vec![0, 1]), (1, vec![2, 3])]);
+        let nodes = vec![(0, vec![0, 1]), (1, vec![2, 3])];
+        assert_eq!(claim_cpus(nodes, Some(&[1, 3])), vec![(0, vec![1]), (1, vec![3])]);
     }
 
     #[test]

@@ -19,7 +19,11 @@ use crate::sys;
 /// use hioload::topology::{pin_current_thread, Topology};
 ///
 /// let cpu = Topology::discover()?.cpus()[0];
-/// std::thread::spawn(move || pin_current_thread(cpu)).join().unwrap()?;
+/// let pinned = std::thread::spawn(move || pin_current_thread(cpu)).join().unwrap();
+/// if let Err(e) = pinned {
+///     // e.g. `Unsupported` on macOS: the thread runs unpinned.
+///     eprintln!("not pinned: {e}");
+/// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
@@ -29,31 +33,34 @@ use crate::sys;
 ///   Linux, 64 on Windows);
 /// - the OS error if the OS refuses (on Linux `InvalidInput`/`EINVAL` when the
 ///   process may not run on `cpu`);
-/// - `Unsupported` if the platform cannot pin and gave no OS error.
+/// - `Unsupported` where threads cannot be pinned (e.g. macOS, whose affinity tags
+///   are only hints), or if the OS refused without an error code.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if !sys::PIN_SUPPORTED {
+        return Err(unsupported(cpu));
+    }
     if cpu >= sys::PIN_CPU_LIMIT {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "cannot pin to CPU {cpu}: this platform pins to CPUs below {}",
-                sys::PIN_CPU_LIMIT
-            ),
-        ));
+        let limit = sys::PIN_CPU_LIMIT;
+        let msg = format!("cannot pin to CPU {cpu}: this platform pins to CPUs below {limit}");
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
     }
     if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
         return Ok(());
     }
     // Read errno / GetLastError before anything else can overwrite it.
     let os = io::Error::last_os_error();
-    Err(match os.raw_os_error() {
+    match os.raw_os_error() {
         Some(code) if code != 0 => {
-            io::Error::new(os.kind(), format!("cannot pin thread to CPU {cpu}: {os}"))
+            Err(io::Error::new(os.kind(), format!("cannot pin thread to CPU {cpu}: {os}")))
         }
-        _ => io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("cannot pin thread to CPU {cpu}: thread pinning is not supported here"),
-        ),
-    })
+        _ => Err(unsupported(cpu)),
+    }
+}
+
+/// The error for a pin that cannot happen on this platform.
+fn unsupported(cpu: usize) -> io::Error {
+    let msg = format!("cannot pin thread to CPU {cpu}: thread pinning is not supported here");
+    io::Error::new(io::ErrorKind::Unsupported, msg)
 }
 
 /// The CPUs (OS ids, ascending) the calling thread may run on.
@@ -89,7 +96,7 @@ mod tests {
 
     #[test]
     fn cpu_beyond_the_platform_limit_is_invalid_input() {
-        if sys::PIN_CPU_LIMIT == usize::MAX {
+        if !sys::PIN_SUPPORTED || sys::PIN_CPU_LIMIT == usize::MAX {
             return;
         }
         let err = pin_current_thread(sys::PIN_CPU_LIMIT).unwrap_err();
