@@ -9,8 +9,9 @@
 //! Topology items (used by `topology/`):
 //!
 //! - `PIN_SUPPORTED`: whether `core_affinity` really pins threads on this target.
-//! - `PIN_CPU_LIMIT`: CPU ids at or above it cannot be pinned to through
-//!   `core_affinity` (Linux: `CPU_SETSIZE`; Windows: 64, one processor group).
+//! - `PIN_CPU_LIMIT`: `Some(n)` where CPU ids at or above `n` cannot be pinned to
+//!   through `core_affinity` (Linux: `CPU_SETSIZE`; Windows: 64, one processor
+//!   group); `None` where no bound is known.
 //! - `process_affinity()`, `thread_affinity()`: the CPUs the process / the calling
 //!   thread may run on, ascending (Linux `sched_getaffinity`; elsewhere
 //!   `ErrorKind::Unsupported`).

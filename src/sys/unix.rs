@@ -48,10 +48,10 @@ pub(crate) const PIN_SUPPORTED: bool = cfg!(any(
 /// The highest CPU id plus one that `core_affinity::set_for_current` can pin to:
 /// it builds a fixed `cpu_set_t`, which holds `CPU_SETSIZE` CPUs on Linux.
 #[cfg(target_os = "linux")]
-pub(crate) const PIN_CPU_LIMIT: usize = libc::CPU_SETSIZE as usize;
-/// The highest CPU id plus one that `core_affinity::set_for_current` can pin to.
+pub(crate) const PIN_CPU_LIMIT: Option<usize> = Some(libc::CPU_SETSIZE as usize);
+/// No bound known beyond what the OS itself checks.
 #[cfg(not(target_os = "linux"))]
-pub(crate) const PIN_CPU_LIMIT: usize = usize::MAX;
+pub(crate) const PIN_CPU_LIMIT: Option<usize> = None;
 
 /// The CPUs the process (its main thread) may run on, ascending
 /// (`sched_getaffinity(getpid())`).

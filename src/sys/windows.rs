@@ -23,7 +23,7 @@ pub(crate) const PIN_SUPPORTED: bool = true;
 
 /// The highest CPU id plus one that `core_affinity::set_for_current` can pin to:
 /// it builds a 64-bit thread affinity mask (one processor group).
-pub(crate) const PIN_CPU_LIMIT: usize = 64;
+pub(crate) const PIN_CPU_LIMIT: Option<usize> = Some(64);
 
 /// Reading the process affinity is done through `core_affinity` on Windows.
 ///
