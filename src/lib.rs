@@ -16,6 +16,7 @@ mod executor;
 pub mod runtime;
 mod sys;
 pub mod task;
+pub mod topology;
 mod util;
 
 use std::future::Future;

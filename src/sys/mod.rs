@@ -5,6 +5,16 @@
 //! - `set_timer_slack(ns)`: ask the OS to fire this thread's timers with at most
 //!   `ns` nanoseconds of slack (Linux `PR_SET_TIMERSLACK`; elsewhere
 //!   `ErrorKind::Unsupported`).
+//!
+//! Topology items (used by `topology/`):
+//!
+//! - `PIN_SUPPORTED`: whether `core_affinity` really pins threads on this target.
+//! - `PIN_CPU_LIMIT`: `Some(n)` where CPU ids at or above `n` cannot be pinned to
+//!   through `core_affinity` (Linux: `CPU_SETSIZE`; Windows: 64, one processor
+//!   group); `None` where no bound is known.
+//! - `process_affinity()`, `thread_affinity()`: the CPUs the process / the calling
+//!   thread may run on, ascending (Linux `sched_getaffinity`; elsewhere
+//!   `ErrorKind::Unsupported`).
 
 #[cfg(unix)]
 mod unix;

@@ -30,3 +30,98 @@ pub(crate) fn set_timer_slack(ns: u64) -> io::Result<()> {
         Err(io::Error::new(io::ErrorKind::Unsupported, "timer slack is a Linux feature"))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Topology: CPU affinity (used by `topology/`).
+// ---------------------------------------------------------------------------
+
+/// Whether `core_affinity::set_for_current` really pins here: it calls the OS on
+/// Linux, Android, FreeBSD and NetBSD; on macOS it only sets an affinity hint, and
+/// elsewhere it does nothing.
+pub(crate) const PIN_SUPPORTED: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd"
+));
+
+/// The highest CPU id plus one that `core_affinity::set_for_current` can pin to:
+/// it builds a fixed `cpu_set_t`, which holds `CPU_SETSIZE` CPUs on Linux.
+#[cfg(target_os = "linux")]
+pub(crate) const PIN_CPU_LIMIT: Option<usize> = Some(libc::CPU_SETSIZE as usize);
+/// No bound known beyond what the OS itself checks.
+#[cfg(not(target_os = "linux"))]
+pub(crate) const PIN_CPU_LIMIT: Option<usize> = None;
+
+/// The CPUs the process (its main thread) may run on, ascending
+/// (`sched_getaffinity(getpid())`).
+///
+/// # Errors
+///
+/// The OS error of `sched_getaffinity`; `ErrorKind::Unsupported` on unix systems
+/// other than Linux.
+#[allow(dead_code)]
+pub(crate) fn process_affinity() -> io::Result<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid has no preconditions and cannot fail.
+        let pid = unsafe { libc::getpid() };
+        sched_getaffinity(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "process CPU affinity is read on Linux only",
+        ))
+    }
+}
+
+/// The CPUs the calling thread may run on, ascending (`sched_getaffinity(0)`).
+///
+/// # Errors
+///
+/// The OS error of `sched_getaffinity`; `ErrorKind::Unsupported` on unix systems
+/// other than Linux.
+#[allow(dead_code)]
+pub(crate) fn thread_affinity() -> io::Result<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        sched_getaffinity(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "thread CPU affinity is read on Linux only"))
+    }
+}
+
+/// Reads the affinity mask of thread `tid` (0: the caller), growing the buffer
+/// past `CPU_SETSIZE` (1024 CPUs) while the kernel's mask does not fit.
+#[cfg(target_os = "linux")]
+fn sched_getaffinity(tid: libc::pid_t) -> io::Result<Vec<usize>> {
+    const SETSIZE: usize = libc::CPU_SETSIZE as usize;
+    let mut sets = 1;
+    loop {
+        // SAFETY: cpu_set_t is a plain bit array; all zeroes is the empty set.
+        let mut buf = vec![unsafe { std::mem::zeroed::<libc::cpu_set_t>() }; sets];
+        let size = std::mem::size_of_val(buf.as_slice());
+        // SAFETY: `buf` is a live, writable allocation of exactly `size` bytes; the
+        // kernel writes at most `size` bytes into it.
+        let rc = unsafe { libc::sched_getaffinity(tid, size, buf.as_mut_ptr()) };
+        if rc == 0 {
+            let cpus = buf.iter().enumerate().flat_map(|(i, set)| {
+                // SAFETY: `j < CPU_SETSIZE`, the bit count of one `cpu_set_t`.
+                (0..SETSIZE)
+                    .filter(move |&j| unsafe { libc::CPU_ISSET(j, set) })
+                    .map(move |j| i * SETSIZE + j)
+            });
+            return Ok(cpus.collect());
+        }
+        let err = io::Error::last_os_error();
+        // EINVAL: the kernel's mask is larger than our buffer; double it (bounded).
+        if err.raw_os_error() != Some(libc::EINVAL) || sets >= 1024 {
+            return Err(err);
+        }
+        sets *= 2;
+    }
+}
