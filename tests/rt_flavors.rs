@@ -44,14 +44,19 @@ fn current_thread_keeps_pending_tasks_between_block_ons() {
     let rt = hioload::Builder::new_current_thread().build().unwrap();
     let counter = Arc::new(AtomicUsize::new(0));
     let c = counter.clone();
+    let task = async move {
+        for _ in 0..10 {
+            c.fetch_add(1, Ordering::SeqCst);
+            hioload::task::yield_now().await;
+        }
+    };
+    // Spawned inside one block_on, finished by the next.
     let handle = rt.block_on(async move {
-        hioload::spawn(async move {
-            for _ in 0..10 {
-                c.fetch_add(1, Ordering::SeqCst);
-                hioload::task::yield_now().await;
-            }
-        })
+        let handle = hioload::spawn(task);
+        hioload::task::yield_now().await;
+        Some(handle)
     });
+    let handle = handle.unwrap();
     rt.block_on(handle).unwrap();
     assert_eq!(counter.load(Ordering::SeqCst), 10);
 }

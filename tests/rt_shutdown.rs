@@ -125,7 +125,8 @@ fn an_idle_runtime_uses_no_cpu() {
     let Some(_) = threads_cpu_ns("") else {
         return; // not Linux: no per-thread CPU accounting to read
     };
-    let rt = hioload::Runtime::builder().worker_threads(2).thread_name("idle-probe").build().unwrap();
+    let rt =
+        hioload::Runtime::builder().worker_threads(2).thread_name("idle-probe").build().unwrap();
     // Let the workers start and park.
     rt.block_on(async {
         for _ in 0..100 {

@@ -162,7 +162,7 @@ fn a_self_waking_task_does_not_starve_others() {
             assert_eq!(remote.await.unwrap(), 5);
             for _ in 0..100 {
                 let (tx, rx) = futures_channel::oneshot::channel();
-                hioload::spawn(async move { tx.send(1).unwrap() });
+                drop(hioload::spawn(async move { tx.send(1).unwrap() }));
                 assert_eq!(rx.await.unwrap(), 1);
             }
             stop.store(true, Ordering::SeqCst);

@@ -50,7 +50,7 @@ fn many_spawners_many_tasks() {
                                 done.fetch_add(1, Ordering::Relaxed);
                             }));
                             // Wake it from another task.
-                            hioload::spawn(async move { tx.send(()).unwrap() });
+                            drop(hioload::spawn(async move { tx.send(()).unwrap() }));
                         }
                         for h in chain {
                             h.await.unwrap();

@@ -125,11 +125,13 @@ impl Idle {
     }
 
     /// Number of workers not asleep.
+    #[cfg(test)]
     pub(crate) fn num_unparked(&self) -> usize {
         self.state.load(SeqCst) >> UNPARK_SHIFT
     }
 
     /// Number of workers searching for work.
+    #[cfg(test)]
     pub(crate) fn num_searching(&self) -> usize {
         self.state.load(SeqCst) & SEARCH_MASK
     }

@@ -76,11 +76,6 @@ impl Parker {
         Unparker { inner: self.inner.clone() }
     }
 
-    /// The group driver this parker belongs to.
-    pub(crate) fn driver(&self) -> &Arc<Driver> {
-        &self.inner.driver
-    }
-
     /// Sleeps until unparked, or until `timeout` passes; returns at once if a
     /// notification is pending. Waits in the driver when no other thread holds it.
     pub(crate) fn park(&self, timeout: Option<Duration>) {

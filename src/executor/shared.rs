@@ -156,24 +156,39 @@ impl Shared {
         Ok(())
     }
 
-    /// Starts a worker thread on slot `index`.
+    /// Starts a worker thread on slot `index`; returns once it runs (and, when
+    /// pinning, once it is pinned: a pinning failure is returned here).
     pub(crate) fn start_worker(self: &Arc<Self>, index: usize) -> std::io::Result<()> {
         self.slots[index].state.store(SLOT_RUNNING, Ordering::SeqCst);
         let shared = self.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let mut builder = std::thread::Builder::new().name((self.config.thread_name)());
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
         }
-        match builder.spawn(move || worker::run(shared, index)) {
+        let cpu = self.slots[index].cpu;
+        let spawned = builder.spawn(move || {
+            let pinned = cpu.map_or(Ok(()), crate::topology::pin_current_thread);
+            let ok = pinned.is_ok();
+            let _ = ready_tx.send(pinned);
+            if ok {
+                worker::run(shared, index);
+            }
+        });
+        let result = match spawned {
             Ok(handle) => {
                 *lock(&self.slots[index].thread) = Some(handle);
-                Ok(())
+                ready_rx.recv().unwrap_or_else(|_| {
+                    Err(std::io::Error::other("worker thread exited before it started"))
+                })
             }
-            Err(err) => {
-                self.slots[index].state.store(SLOT_VACANT, Ordering::SeqCst);
-                Err(err)
-            }
+            Err(err) => Err(err),
+        };
+        if result.is_err() {
+            join_worker(&self.slots[index]);
+            self.slots[index].state.store(SLOT_VACANT, Ordering::SeqCst);
         }
+        result
     }
 
     /// Whether shutdown has started.

@@ -20,7 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::Worker as Deque;
 
@@ -57,6 +57,9 @@ pub(crate) struct WorkerCore {
     rng: FastRand,
     /// The slot's parker, held while the thread runs.
     parker: RefCell<Option<Parker>>,
+    /// When the worker last woke up (for the busy-time metric; wall clock,
+    /// read only around parks, never per task).
+    busy_since: Cell<Instant>,
 }
 
 impl std::fmt::Debug for WorkerCore {
@@ -88,6 +91,7 @@ impl WorkerCore {
             searching: Cell::new(false),
             tick: Cell::new(0),
             parker: RefCell::new(parker),
+            busy_since: Cell::new(Instant::now()),
         })
     }
 
@@ -238,6 +242,8 @@ impl WorkerCore {
         }
         let metrics = &shared.slots[self.index].metrics;
         bump(&metrics.parks, 1);
+        let busy = self.busy_since.get().elapsed().as_nanos();
+        bump(&metrics.busy_ns, u64::try_from(busy).unwrap_or(u64::MAX));
         let parker = self.parker.borrow();
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
@@ -263,6 +269,7 @@ impl WorkerCore {
             }
         }
         bump(&metrics.unparks, 1);
+        self.busy_since.set(Instant::now());
     }
 
     /// Whether resize asked this worker to retire.

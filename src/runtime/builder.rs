@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Runtime;
 use crate::executor::{Callback, Config, Flavor};
+use crate::topology::{self, Numa};
 
 /// Default ticks between a busy worker's maintenance (I/O poll, timers).
 const DEFAULT_EVENT_INTERVAL: u32 = 61;
@@ -66,6 +67,10 @@ pub struct Builder {
     max_blocking_threads: usize,
     /// Blocking-thread idle timeout.
     thread_keep_alive: Duration,
+    /// How workers are grouped.
+    numa: Numa,
+    /// Whether workers are pinned to a CPU of their group.
+    pin_workers: bool,
 }
 
 impl Builder {
@@ -83,6 +88,8 @@ impl Builder {
             global_queue_interval: DEFAULT_GLOBAL_QUEUE_INTERVAL,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
+            numa: Numa::Auto,
+            pin_workers: false,
         }
     }
 
@@ -223,6 +230,57 @@ impl Builder {
         self
     }
 
+    /// How workers are grouped: one group per NUMA node ([`Numa::Auto`]), one
+    /// group for all ([`Numa::Off`]), or explicit CPU groups ([`Numa::Groups`],
+    /// which can simulate several nodes on any machine).
+    ///
+    /// Each group has its own injector and reactor; a worker steals from its own
+    /// group first and from other groups only when its group is out of work.
+    /// Workers are dealt to groups in proportion to their CPU counts.
+    ///
+    /// # Default
+    ///
+    /// [`Numa::Auto`].
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for an empty group or a CPU listed twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hioload::topology::Numa;
+    ///
+    /// let rt = hioload::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .numa(Numa::Groups(vec![vec![0], vec![1]]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.metrics().num_groups(), 2);
+    /// ```
+    pub fn numa(&mut self, numa: Numa) -> &mut Self {
+        self.numa = numa;
+        self
+    }
+
+    /// Pins each worker thread to one CPU of its group (blocking-pool threads
+    /// are never pinned).
+    ///
+    /// # Default
+    ///
+    /// `false`.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `Unsupported` where threads cannot be pinned (or on
+    /// the current-thread runtime, which has no workers), with `InvalidInput` if
+    /// a listed CPU is not one this process may run on, and with the OS error if
+    /// pinning a worker fails.
+    pub fn pin_workers(&mut self, pin: bool) -> &mut Self {
+        self.pin_workers = pin;
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
@@ -262,12 +320,30 @@ impl Builder {
         check(self.max_blocking_threads >= 1, || {
             format!("max_blocking_threads must be at least 1 (got {})", self.max_blocking_threads)
         })?;
+        if self.pin_workers && self.flavor == Flavor::CurrentThread {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "pin_workers is not available on the current-thread runtime (it has no workers)",
+            ));
+        }
+        let groups = match self.flavor {
+            Flavor::CurrentThread => vec![topology::Group { cpus: vec![0] }],
+            Flavor::MultiThread => {
+                topology::groups(&topology::discover()?, &self.numa, self.pin_workers)?
+            }
+        };
+        let placement = (0..max_workers)
+            .map(|worker| {
+                let at = topology::place(&groups, worker);
+                (at.group, self.pin_workers.then_some(at.cpu))
+            })
+            .collect();
         Ok(Config {
             flavor: self.flavor,
             worker_threads: workers,
             max_workers,
-            placement: vec![(0, None); max_workers],
-            num_groups: 1,
+            placement,
+            num_groups: groups.len(),
             thread_name: self.thread_name.clone(),
             stack_size: self.stack_size,
             on_thread_start: self.on_thread_start.clone(),
@@ -312,6 +388,8 @@ impl fmt::Debug for Builder {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.thread_keep_alive)
+            .field("numa", &self.numa)
+            .field("pin_workers", &self.pin_workers)
             .finish_non_exhaustive()
     }
 }

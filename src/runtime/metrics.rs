@@ -60,6 +60,11 @@ impl RuntimeMetrics {
         self.shared.slots[worker].group
     }
 
+    /// The CPU `worker` is pinned to, if workers are pinned.
+    pub fn worker_cpu(&self, worker: usize) -> Option<usize> {
+        self.shared.slots[worker].cpu
+    }
+
     /// Tasks polled by `worker`.
     pub fn worker_poll_count(&self, worker: usize) -> u64 {
         read_metric(&self.shared.slots[worker].metrics.polls)
@@ -103,6 +108,16 @@ impl RuntimeMetrics {
     /// Tasks spawned and not yet finished (blocking jobs excluded).
     pub fn num_alive_tasks(&self) -> usize {
         self.shared.registry.live()
+    }
+
+    /// `spawn_blocking` jobs running right now.
+    pub fn num_blocking_jobs_running(&self) -> usize {
+        self.shared.blocking.running()
+    }
+
+    /// Wall time `worker` spent out of park (running or looking for tasks).
+    pub fn worker_total_busy_duration(&self, worker: usize) -> std::time::Duration {
+        std::time::Duration::from_nanos(read_metric(&self.shared.slots[worker].metrics.busy_ns))
     }
 
     /// Threads of the blocking pool, idle or busy.

@@ -37,12 +37,9 @@ mod placement;
 #[allow(clippy::module_inception)] // one file per noun, named for the type it defines
 mod topology;
 
-#[allow(unused_imports)] // until the executor wires placement (remove at integration)
 pub(crate) use discover::discover;
-#[allow(unused_imports)] // until the executor wires placement (remove at integration)
 pub(crate) use numa::groups;
 pub use numa::Numa;
 pub use pin::{current_thread_affinity, pin_current_thread};
-#[allow(unused_imports)] // until the executor wires placement (remove at integration)
-pub(crate) use placement::{place, Group, Placement};
+pub(crate) use placement::{place, Group};
 pub use topology::{Node, Topology};

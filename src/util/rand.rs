@@ -26,7 +26,7 @@ impl FastRand {
         self.state.set(x);
         let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
         // Lemire's multiply-shift: unbiased enough for victim selection.
-        ((r >> 32) * n as u64 >> 32) as usize
+        (((r >> 32) * n as u64) >> 32) as usize
     }
 }
 
