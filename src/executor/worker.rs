@@ -32,6 +32,10 @@ use super::shared::{lock, steal_retrying, Shared, SLOT_RETIRING, SLOT_VACANT};
 use super::task_cell::Runnable;
 use crate::util::rand::FastRand;
 
+/// Rounds of `spin_for_work` (each ~32 pause instructions and a queue check,
+/// well under a microsecond), before a searcher parks.
+const SPIN_ROUNDS: u32 = 16;
+
 /// Consecutive LIFO-slot polls before the slot's task must queue like the rest.
 const MAX_LIFO_POLLS: u8 = 3;
 
@@ -217,6 +221,25 @@ impl WorkerCore {
         task.run();
     }
 
+    /// A searcher about to sleep watches the queues for a few microseconds:
+    /// a producer that spawns in a stream (a task every few hundred ns) then
+    /// finds it awake, instead of paying a futex wake per park. Bounded, so an
+    /// idle runtime still sleeps at once after this.
+    fn spin_for_work(&self) -> bool {
+        if !self.searching.get() {
+            return false;
+        }
+        for _ in 0..SPIN_ROUNDS {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            if self.shared.has_pending_work() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Whether the LIFO slot or local queue holds a task.
     fn has_tasks(&self) -> bool {
         // `Cell<Option<_>>` cannot be peeked; take and put back.
@@ -356,6 +379,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         }
         if shared.is_shutdown() || core.is_retiring() {
             break;
+        }
+        if core.spin_for_work() {
+            continue;
         }
         core.park(None, None);
     }
