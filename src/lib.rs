@@ -13,4 +13,6 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod sys;
+pub mod testing;
+pub mod time;
 mod util;

@@ -1,0 +1,122 @@
+//! Timers: `sleep`, `timeout`, `interval`, a resettable `Sleep`, and the runtime's
+//! clock (real or paused); the names and semantics of `tokio::time`.
+//!
+//! ```ignore
+//! use hioload::time::{sleep, timeout, Instant};
+//! use std::time::Duration;
+//!
+//! hioload::block_on(async {
+//!     let start = Instant::now();
+//!     sleep(Duration::from_micros(500)).await;
+//!     assert!(start.elapsed() >= Duration::from_micros(500));
+//!     assert!(timeout(Duration::from_millis(1), std::future::pending::<()>()).await.is_err());
+//! });
+//! ```
+//!
+//! # What lives here
+//!
+//! - `clock.rs`: `Clock` (crate-internal), real or paused; the only caller of
+//!   `std::time::Instant::now()` in the crate.
+//! - `wheel/`: a hierarchical timing wheel with 16.384 µs ticks, O(1) insert/cancel,
+//!   which never reads the clock (`poll(now)`).
+//! - `shard.rs`, `driver.rs`: the `TimeDriver`, one per runtime, with one wheel per
+//!   shard (one shard per worker), each behind its own small lock (tokio#6504: one
+//!   global timer mutex is a contention point).
+//! - `entry.rs`: one timer's shared state; `context.rs`: the thread-local current
+//!   driver; `sleep.rs`, `timeout.rs`, `interval.rs`, `instant.rs`, `error.rs`: the
+//!   public API.
+//!
+//! # Invariants
+//!
+//! - A timer never fires early: it fires at the first sweep whose clock reading is at
+//!   or after its deadline (exact nanosecond comparison, not tick-rounded).
+//! - Wakers are collected under a shard lock and woken after releasing it; no user code
+//!   runs under a shard lock.
+//! - Who may touch a timer entry under which lock: see `entry.rs`.
+//!
+//! # The interface the executor uses (crate-internal)
+//!
+//! ```text
+//! TimeDriver::new(clock: Clock, shards: usize, unpark: Arc<dyn Fn() + Send + Sync>) -> Arc<TimeDriver>
+//! TimeDriver::clock(&self) -> &Clock
+//! TimeDriver::process(&self)                 // fire due timers of all shards (skips idle shards lock-free)
+//! TimeDriver::process_shard(&self, i: usize) // fire due timers of shard i only
+//! TimeDriver::next_deadline(&self) -> Option<std::time::Instant>  // lock-free lower bound
+//! TimeDriver::prepare_park(&self) -> Option<std::time::Instant>
+//! TimeDriver::finish_park(&self)
+//! TimeDriver::shutdown(&self)
+//! context::enter(driver: Arc<TimeDriver>, shard: usize) -> EnterGuard  // per worker thread / block_on
+//! Clock::real() / Clock::paused() / Clock::new(start_paused: bool)
+//! Clock::now / pause / resume / advance(d) / advance_to(t) / is_paused
+//! TIMER_SLACK_NS: u64                         // pass to sys::set_timer_slack at worker start
+//! ```
+//!
+//! # Protocol: a worker parking in the poller
+//!
+//! Exactly one worker at a time sleeps in the poller with a timeout; the others park
+//! without one (the executor wakes them).
+//!
+//! 1. `let deadline = driver.prepare_park();` records "a worker sleeps until
+//!    `deadline`" and returns the earliest pending deadline (`None`: no timers).
+//! 2. Real clock: wait in the poller with timeout
+//!    `deadline.map(|d| d.saturating_duration_since(clock.now()))`. A registration
+//!    (or reset) of an earlier deadline calls `unpark` (the executor's
+//!    `Poller::notify`), so the poller's timeout is re-armed only when the earliest
+//!    deadline moves earlier; `driver.rs` explains why no registration is missed.
+//! 3. `driver.finish_park();` then `driver.process();` fires what is due.
+//!
+//! Other workers call `process()` (or `process_shard(own index)`) between tasks or
+//! before parking, so timers fire even while the poller-sleeper is busy.
+//!
+//! # Protocol: paused time and auto-advance
+//!
+//! `Builder::start_paused(true)` builds the driver on `Clock::paused()`;
+//! `hioload::testing::{pause, resume, advance}` act on the current runtime's clock.
+//! While the clock is paused, time moves only when told to, so in step 2 the worker:
+//!
+//! 1. if every worker is idle, no blocking job runs and the `block_on` future is not
+//!    runnable, and `deadline` is `Some(d)`: calls `clock.advance_to(d)` (never moves
+//!    time backwards), then `finish_park()` and `process()`, and loops (without
+//!    sleeping in the poller: a zero timeout, to still collect I/O);
+//! 2. otherwise waits in the poller without timeout: virtual time does not pass by
+//!    itself, and whoever advances it (`testing::advance`) fires the due timers itself.
+//!
+//! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
+//! nothing (the timer sat in a coarse wheel level and was only cascaded down); the
+//! loop then advances again to the now exact deadline. Virtual time never jumps past
+//! a timer.
+//!
+//! # Precision
+//!
+//! `polling` arms a `timerfd` for the poller's timeout on Linux (nanosecond
+//! resolution, instead of `epoll_wait`'s milliseconds), so the worker wakes within
+//! the kernel's timer slack of the deadline; the default slack (50 µs) is lowered to
+//! `TIMER_SLACK_NS` = 1 µs (reasoning in `driver.rs`) by each worker at start
+//! (`set_worker_timer_slack`, i.e. `sys::set_timer_slack`). smol-rs/polling's
+//! `tests/precision.rs` checks that a 100 µs wait lands within 500 µs; the wheel adds
+//! no rounding on top (see `wheel/mod.rs` for the choice of tick). Tokio's timer
+//! rounds every deadline up to the next millisecond.
+#![allow(dead_code, unused_imports)] // until the executor wires the time driver (remove at integration)
+
+mod clock;
+pub(crate) mod context;
+mod driver;
+mod entry;
+pub mod error;
+mod instant;
+mod interval;
+mod shard;
+mod sleep;
+mod timeout;
+mod wake_list;
+mod wheel;
+
+pub(crate) use clock::Clock;
+pub(crate) use context::{enter, EnterGuard};
+pub(crate) use driver::{set_worker_timer_slack, TimeDriver, TIMER_SLACK_NS};
+pub use instant::Instant;
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use timeout::{timeout, timeout_at, Timeout};
+#[cfg(test)]
+mod tests;
