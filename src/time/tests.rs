@@ -424,3 +424,48 @@ fn testing_helpers_drive_paused_time() {
     let err = catch_unwind(|| futures_lite::future::block_on(crate::testing::advance(ms(1))));
     assert!(err.is_err(), "advance while not paused panics");
 }
+
+#[test]
+fn park_protocol_never_misses_an_earlier_registration() {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    // The registrar publishes, after each registration returns, the (ever smaller)
+    // deadline it registered; the parker, after `prepare_park` returned D, checks that
+    // any published deadline earlier than D came with an unpark (sticky flag).
+    let notified = Arc::new(AtomicBool::new(false));
+    let flag = notified.clone();
+    let unpark = Arc::new(move || flag.store(true, Ordering::SeqCst));
+    let driver = TimeDriver::new(Clock::paused(), 2, unpark);
+    const N: u64 = 20_000;
+    let published = Arc::new(AtomicU64::new(u64::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    let registrar = {
+        let (driver, published, stop) = (driver.clone(), published.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let _guard = enter(driver.clone(), 1);
+            let start = Instant::now();
+            let (waker, _) = counting_waker();
+            let mut keep = Vec::with_capacity(N as usize);
+            for i in 0..N {
+                let mut s = sleep_until(start + Duration::from_micros(10 * (N - i)));
+                assert!(poll(&mut s, &waker).is_pending());
+                published.store(driver.clock().to_nanos(s.deadline().into_std()), Ordering::SeqCst);
+                keep.push(s);
+            }
+            stop.store(true, Ordering::SeqCst);
+            keep
+        })
+    };
+    let mut rounds = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        rounds += 1;
+        let parked_until = driver.prepare_park().map(|d| driver.clock().to_nanos(d));
+        let earliest_done = published.load(Ordering::SeqCst);
+        if earliest_done < parked_until.unwrap_or(u64::MAX) {
+            assert!(notified.load(Ordering::SeqCst), "round {rounds}: missed a registration");
+        }
+        driver.finish_park();
+        notified.store(false, Ordering::SeqCst);
+    }
+    let keep = registrar.join().unwrap();
+    assert_eq!(driver.len(), keep.len());
+}

@@ -67,7 +67,7 @@ pin_project! {
     #[derive(Debug)]
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Timeout<F> {
-        // The wrapped future.
+        // The wrapped future. (Plain comments: pin-project-lite rejects doc attributes on fields.)
         #[pin]
         value: F,
         // The deadline.
