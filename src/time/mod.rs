@@ -119,4 +119,6 @@ pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, Timeout};
 #[cfg(test)]
+mod poller_tests;
+#[cfg(test)]
 mod tests;

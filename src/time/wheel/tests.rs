@@ -148,3 +148,18 @@ fn drain_empties_and_keeps_working() {
     wheel.insert(5, 7).unwrap();
     assert_eq!(wheel.poll(5), Some(7));
 }
+
+#[test]
+fn memory_of_a_burst_is_given_back_when_empty() {
+    let mut wheel = Wheel::new();
+    let keys: Vec<Key> = (0..10_000u64).map(|i| wheel.insert(1 + i, i).unwrap()).collect();
+    for key in &keys[..9_999] {
+        wheel.remove(*key).unwrap();
+    }
+    assert_eq!(wheel.poll(20_000), Some(9_999));
+    assert_eq!(wheel.len(), 0);
+    assert!(wheel.slab_capacity() <= 4_096);
+    assert_eq!(wheel.remove(keys[0]), None, "stale keys miss after the slab is cleared");
+    let k = wheel.insert(30_000, 1).unwrap();
+    assert_eq!(wheel.get(k), Some(&1));
+}

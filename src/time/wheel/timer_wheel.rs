@@ -105,6 +105,12 @@ impl<T> Wheel<T> {
         self.len
     }
 
+    /// Capacity of the node slab (for tests of memory release).
+    #[cfg(test)]
+    pub(crate) fn slab_capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// The latest time passed to [`Wheel::poll`].
     pub(crate) fn now(&self) -> u64 {
         self.now
@@ -136,7 +142,9 @@ impl<T> Wheel<T> {
         self.get(key)?;
         self.unlink(key.0);
         self.len -= 1;
-        Some(self.release(key.0))
+        let value = self.release(key.0);
+        self.shrink_if_empty();
+        Some(value)
     }
 
     /// Returns one timer due at `now` (removing it), or `None` when none is left.
@@ -245,7 +253,21 @@ impl<T> Wheel<T> {
         let idx = self.pending;
         self.unlink(idx);
         self.len -= 1;
-        self.release(idx)
+        let value = self.release(idx);
+        self.shrink_if_empty();
+        value
+    }
+
+    /// Gives back the memory of a burst of timers once the wheel is empty again (every
+    /// node is then free, so the slab can simply be cleared; stale keys held by owners
+    /// then miss, as they must).
+    fn shrink_if_empty(&mut self) {
+        const KEEP: usize = 4_096;
+        if self.len == 0 && self.nodes.len() > KEEP {
+            self.nodes.clear();
+            self.nodes.shrink_to(KEEP);
+            self.free = NIL;
+        }
     }
 
     /// Links node `idx` into the slot its deadline belongs to, seen from `elapsed`.
