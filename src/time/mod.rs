@@ -117,6 +117,8 @@ pub(crate) use driver::{set_worker_timer_slack, TimeDriver, TIMER_SLACK_NS};
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
+/// Re-exported so that `use tokio::time::Duration` ports as `use hioload::time::Duration`.
+pub use std::time::Duration;
 pub use timeout::{timeout, timeout_at, Timeout};
 #[cfg(test)]
 mod poller_tests;

@@ -469,3 +469,18 @@ fn park_protocol_never_misses_an_earlier_registration() {
     let keep = registrar.join().unwrap();
     assert_eq!(driver.len(), keep.len());
 }
+
+#[test]
+fn public_types_are_send_sync_and_sleep_is_unpin() {
+    fn send_sync<T: Send + Sync>() {}
+    fn unpin<T: Unpin>() {}
+    send_sync::<Sleep>();
+    send_sync::<super::Timeout<std::future::Pending<()>>>();
+    send_sync::<super::Interval>();
+    send_sync::<Instant>();
+    send_sync::<super::error::Elapsed>();
+    send_sync::<MissedTickBehavior>();
+    send_sync::<TimeDriver>();
+    unpin::<Sleep>();
+    unpin::<super::Interval>();
+}
