@@ -106,7 +106,11 @@ impl TimerEntry {
         }
         let shared = self.shared.get_or_insert_with(Default::default);
         shared.waker.register(cx.waker());
-        self.insert(deadline)
+        match self.insert(deadline) {
+            Inserted::Pending(_) => Poll::Pending,
+            Inserted::AlreadyDue => Poll::Ready(()),
+            Inserted::Shutdown => panic!("{}", super::driver::SHUTDOWN_MESSAGE),
+        }
     }
 
     /// Moves the timer to `deadline`: re-registers at once if it was registered (the
@@ -116,11 +120,14 @@ impl TimerEntry {
             return;
         }
         self.cancel();
-        if !self.driver.is_shutdown() && deadline > self.driver.clock().now() {
-            let _ = self.insert(deadline);
-        } else if let Some(shared) = &self.shared {
+        let registered = !self.driver.is_shutdown()
+            && deadline > self.driver.clock().now()
+            && matches!(self.insert(deadline), Inserted::Pending(_));
+        if !registered {
             // Already due (or the runtime is gone): let the owner's task see it now.
-            shared.waker.wake();
+            if let Some(shared) = &self.shared {
+                shared.waker.wake();
+            }
         }
     }
 
@@ -148,19 +155,15 @@ impl TimerEntry {
     }
 
     /// Inserts the timer in its shard at `deadline` (the waker is already registered).
-    #[track_caller]
-    fn insert(&mut self, deadline: Instant) -> Poll<()> {
+    fn insert(&mut self, deadline: Instant) -> Inserted {
         let shared = self.shared.as_ref().expect("inserting without shared state");
         let deadline_ns = self.driver.clock().to_nanos(deadline);
-        match self.driver.shard(self.shard).insert(deadline_ns, shared) {
-            Inserted::Pending(key) => {
-                self.key = Some(key);
-                self.driver.on_insert(deadline_ns);
-                Poll::Pending
-            }
-            Inserted::AlreadyDue => Poll::Ready(()),
-            Inserted::Shutdown => panic!("{}", super::driver::SHUTDOWN_MESSAGE),
+        let inserted = self.driver.shard(self.shard).insert(deadline_ns, shared);
+        if let Inserted::Pending(key) = inserted {
+            self.key = Some(key);
+            self.driver.on_insert(deadline_ns);
         }
+        inserted
     }
 }
 

@@ -37,19 +37,34 @@
 //! # The interface the executor uses (crate-internal)
 //!
 //! ```text
-//! TimeDriver::new(clock: Clock, shards: usize, unpark: Arc<dyn Fn() + Send + Sync>) -> Arc<TimeDriver>
+//! time::TimeDriver::new(clock: Clock, shards: usize, unpark: Arc<dyn Fn() + Send + Sync>) -> Arc<TimeDriver>
 //! TimeDriver::clock(&self) -> &Clock
-//! TimeDriver::process(&self)                 // fire due timers of all shards (skips idle shards lock-free)
-//! TimeDriver::process_shard(&self, i: usize) // fire due timers of shard i only
+//! TimeDriver::process(&self)                 // fire due timers of all shards; idle shards skipped lock-free
+//! TimeDriver::process_shard(&self, i: usize) // fire due timers of shard i % shards only
 //! TimeDriver::next_deadline(&self) -> Option<std::time::Instant>  // lock-free lower bound
-//! TimeDriver::prepare_park(&self) -> Option<std::time::Instant>
+//! TimeDriver::prepare_park(&self) -> Option<std::time::Instant>   // = next_deadline, recorded
 //! TimeDriver::finish_park(&self)
-//! TimeDriver::shutdown(&self)
-//! context::enter(driver: Arc<TimeDriver>, shard: usize) -> EnterGuard  // per worker thread / block_on
-//! Clock::real() / Clock::paused() / Clock::new(start_paused: bool)
-//! Clock::now / pause / resume / advance(d) / advance_to(t) / is_paused
-//! TIMER_SLACK_NS: u64                         // pass to sys::set_timer_slack at worker start
+//! TimeDriver::shutdown(&self)                // idempotent; wakes every timer
+//! TimeDriver::is_shutdown(&self) -> bool
+//! time::enter(driver: Arc<TimeDriver>, shard: usize) -> EnterGuard   // (= time::context::enter)
+//! time::Clock::real() / Clock::paused() / Clock::new(start_paused: bool)   // Clone: shares the time
+//! Clock::now(&self) -> std::time::Instant
+//! Clock::pause / resume / advance(Duration) / advance_to(std::time::Instant) -> bool
+//! Clock::is_paused(&self) -> bool
+//! time::TIMER_SLACK_NS: u64 = 1_000
+//! time::set_worker_timer_slack() -> io::Result<()>   // sys::set_timer_slack(TIMER_SLACK_NS)
 //! ```
+//!
+//! # Protocol: wiring a runtime
+//!
+//! 1. Build one `Clock` (`Clock::new(start_paused)`) and one `TimeDriver` per runtime
+//!    with one shard per worker; `unpark` is the reactor's `Poller::notify`.
+//! 2. Each worker thread, at start: `set_worker_timer_slack()` (ignore
+//!    `Unsupported`), then holds `time::enter(driver.clone(), worker_index)` for its
+//!    life. `block_on` holds `time::enter(driver.clone(), any_index)` while it runs
+//!    (the shard index is taken modulo the shard count; nesting restores the outer one).
+//! 3. At shutdown: `driver.shutdown()` (a `Sleep` keeps its driver alive through an
+//!    `Arc`, so dropping the runtime's handle alone would not stop its timers).
 //!
 //! # Protocol: a worker parking in the poller
 //!
@@ -58,6 +73,8 @@
 //!
 //! 1. `let deadline = driver.prepare_park();` records "a worker sleeps until
 //!    `deadline`" and returns the earliest pending deadline (`None`: no timers).
+//!    Re-check the run queues after it: a task that became runnable meanwhile means
+//!    `finish_park()` and no sleep.
 //! 2. Real clock: wait in the poller with timeout
 //!    `deadline.map(|d| d.saturating_duration_since(clock.now()))`. A registration
 //!    (or reset) of an earlier deadline calls `unpark` (the executor's
@@ -65,8 +82,9 @@
 //!    deadline moves earlier; `driver.rs` explains why no registration is missed.
 //! 3. `driver.finish_park();` then `driver.process();` fires what is due.
 //!
-//! Other workers call `process()` (or `process_shard(own index)`) between tasks or
-//! before parking, so timers fire even while the poller-sleeper is busy.
+//! Other workers call `process()` (or `process_shard(own index)`) between task
+//! batches or before parking, so timers fire even while the poller-sleeper is busy;
+//! `process` costs one atomic load per shard when nothing is due.
 //!
 //! # Protocol: paused time and auto-advance
 //!
