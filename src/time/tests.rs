@@ -484,3 +484,74 @@ fn public_types_are_send_sync_and_sleep_is_unpin() {
     unpin::<Sleep>();
     unpin::<super::Interval>();
 }
+
+#[test]
+fn concurrent_register_reset_cancel_while_another_thread_fires() {
+    let (driver, _) = paused_driver(4);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let firer = {
+        let (driver, stop) = (driver.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                driver.clock().advance(Duration::from_micros(7));
+                driver.process();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let driver = driver.clone();
+            std::thread::spawn(move || {
+                let _guard = enter(driver.clone(), t as usize);
+                let (waker, _) = counting_waker();
+                let mut seed = t + 1;
+                let mut next = move |n: u64| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % n
+                };
+                let mut live: Vec<Sleep> = Vec::new();
+                for _ in 0..5_000 {
+                    match next(4) {
+                        0 | 1 => {
+                            let mut s = sleep(Duration::from_micros(next(2_000)));
+                            let _ = poll(&mut s, &waker);
+                            live.push(s);
+                        }
+                        2 if !live.is_empty() => {
+                            let i = next(live.len() as u64) as usize;
+                            let now = Instant::now();
+                            Pin::new(&mut live[i]).reset(now + Duration::from_micros(next(2_000)));
+                        }
+                        _ if !live.is_empty() => {
+                            let i = next(live.len() as u64) as usize;
+                            drop(live.swap_remove(i));
+                        }
+                        _ => {}
+                    }
+                    // Whatever completes must not be early.
+                    live.retain_mut(|s| match poll(s, &waker) {
+                        Poll::Ready(()) => {
+                            assert!(s.deadline() <= Instant::now(), "fired early");
+                            false
+                        }
+                        Poll::Pending => true,
+                    });
+                }
+                live
+            })
+        })
+        .collect();
+    let mut remaining: Vec<Sleep> =
+        workers.into_iter().flat_map(|w| w.join().expect("worker panicked")).collect();
+    stop.store(true, Ordering::SeqCst);
+    firer.join().unwrap();
+    assert!(driver.len() <= remaining.len(), "cancelled timers left behind");
+    driver.clock().advance(Duration::from_secs(1));
+    driver.process();
+    let (waker, _) = counting_waker();
+    assert!(remaining.iter_mut().all(|s| poll(s, &waker).is_ready()));
+    drop(remaining);
+    assert_eq!(driver.len(), 0);
+}
