@@ -139,6 +139,4 @@ pub use sleep::{sleep, sleep_until, Sleep};
 pub use std::time::Duration;
 pub use timeout::{timeout, timeout_at, Timeout};
 #[cfg(test)]
-mod poller_tests;
-#[cfg(test)]
 mod tests;

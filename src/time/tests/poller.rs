@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use polling::{Events, Poller};
 
-use super::context::enter;
-use super::{set_worker_timer_slack, sleep, sleep_until, Clock, Instant, TimeDriver};
+use super::super::context::enter;
+use super::super::{set_worker_timer_slack, sleep, sleep_until, Clock, Instant, TimeDriver};
 
 /// A real-clock driver whose timers are fired by one "worker" thread parked in a poller.
 struct Harness {
