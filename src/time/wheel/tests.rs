@@ -79,13 +79,14 @@ fn run_against_oracle(seed: u64, ops: usize) {
             }
         }
         assert_eq!(wheel.len(), oracle.len());
-        // The wheel's next deadline is a lower bound, and exact within level 0.
+        // The wheel's next deadline is a lower bound, exact within level 0 (and for
+        // sparse slots above it).
         let true_next = oracle.keys().next().map(|k| k.0);
         let next = wheel.next_deadline();
         assert_eq!(next.is_some(), true_next.is_some());
         if let (Some(next), Some(true_next)) = (next, true_next) {
             assert!(next <= true_next, "seed {seed}: next {next} > true {true_next}");
-            if (true_next >> TICK_SHIFT) >> 6 == (now >> TICK_SHIFT) >> 6 {
+            if (true_next >> TICK_SHIFT) >> 6 == (now >> TICK_SHIFT) >> 6 || oracle.len() <= 64 {
                 assert_eq!(next, true_next, "seed {seed}: level-0 deadline must be exact");
             }
         }

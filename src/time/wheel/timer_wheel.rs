@@ -177,22 +177,27 @@ impl<T> Wheel<T> {
 
     /// A lower bound of the earliest deadline in the wheel, `None` when empty.
     ///
-    /// Exact when the earliest entry is within level 0 (the next ~1 ms); otherwise the
-    /// start of the slot holding it, where a `poll` will cascade it down.
+    /// The earliest occupied slot holds the earliest entry (finer levels and earlier
+    /// slots come first). Its exact minimum is returned when the slot is at level 0 or
+    /// holds at most `SCAN_LIMIT` entries; otherwise the slot's start, where a `poll`
+    /// will cascade it down (one early wake-up, bounded work here).
     pub(crate) fn next_deadline(&self) -> Option<u64> {
+        const SCAN_LIMIT: usize = 64;
         if self.pending != NIL {
             return Some(self.now);
         }
         let exp = self.next_expiration()?;
-        if exp.level > 0 {
-            return Some(exp.tick << TICK_SHIFT);
-        }
         let mut min = u64::MAX;
-        let mut idx = self.levels[0].head(exp.slot);
+        let mut idx = self.levels[exp.level as usize].head(exp.slot);
+        let mut scanned = 0;
         while idx != NIL {
+            if exp.level > 0 && scanned == SCAN_LIMIT {
+                return Some(exp.tick << TICK_SHIFT);
+            }
             let node = &self.nodes[idx as usize];
             min = min.min(node.deadline);
             idx = node.next;
+            scanned += 1;
         }
         Some(min)
     }
