@@ -145,7 +145,11 @@ impl TimeDriver {
         //    sees PARKED_FOREVER (and unparks) or our final value (and unparks if it is
         //    earlier). `Poller::notify` is sticky, so an unpark that lands before the
         //    wait makes the wait return at once. No registration is missed.
-        self.parked_until.store(PARKED_FOREVER, Ordering::SeqCst);
+        let was = self.parked_until.swap(PARKED_FOREVER, Ordering::SeqCst);
+        debug_assert_eq!(
+            was, NOT_PARKED,
+            "prepare_park called again before finish_park: only one worker may park in the poller"
+        );
         let next = self.next_deadline_ns();
         let until = next.map_or(PARKED_FOREVER, |ns| ns.saturating_add(1));
         self.parked_until.store(until, Ordering::SeqCst);
