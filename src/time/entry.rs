@@ -3,20 +3,27 @@
 //! # Who touches what
 //!
 //! 1. The owner ([`TimerEntry`], inside a `Sleep`) is the only one that registers,
-//!    re-registers and cancels; it does so under the lock of the shard it registered
-//!    in (remembered in `TimerEntry::shard`), from whatever thread polls or drops it.
-//! 2. The shard, under its lock, removes a due entry from its wheel and only then sets
-//!    `fired`, then takes the waker; it wakes it after releasing the lock.
-//! 3. The owner reads `fired` without a lock: `true` means the wheel no longer holds the
-//!    entry (set after the removal, under the same lock, read with `Acquire`).
-//! 4. A wheel `Key` may be stale (the entry fired and the node was reused by another
+//!    cancels and moves the deadline earlier; it does so under the lock of the shard it
+//!    registered in (remembered in `TimerEntry::shard`), from whatever thread polls or
+//!    drops it.
+//! 2. Moving the deadline *later* while the entry is pending (the idle-timeout pattern)
+//!    takes no lock: the owner raises `TimerShared::state` with a CAS, and the wheel
+//!    node keeps its earlier deadline. When the shard finds the node due, it reads
+//!    `state` and re-files the node at the new deadline under the same key instead of
+//!    firing it.
+//! 3. The shard, under its lock, fires a due entry by a CAS of `state` from the
+//!    deadline it has just checked to `FIRED` (so it never overwrites an extension it
+//!    has not seen), removes it, takes the waker, and wakes it after unlocking.
+//! 4. The owner reads `state` without a lock: `FIRED` means the wheel no longer holds
+//!    the entry (set under the lock, read with `Acquire`).
+//! 5. A wheel `Key` may be stale (the entry fired and the node was reused by another
 //!    timer): every removal checks that the node still holds *this* `Arc` (pointer
 //!    identity), so a stale key can never cancel somebody else's timer.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
@@ -25,31 +32,89 @@ use super::driver::TimeDriver;
 use super::shard::Inserted;
 use super::wheel::Key;
 
+/// `TimerShared::state` of an entry that is not in a wheel (fired, flushed by
+/// shutdown, or never inserted). Deadlines are capped one below it.
+const FIRED: u64 = u64::MAX;
+
 /// The part of a timer the firing shard sees.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TimerShared {
-    /// Set (under the shard lock, `Release`) once the entry has left the wheel by firing
-    /// or shutdown; cleared (under the lock) when it is inserted again.
-    fired: AtomicBool,
+    /// The entry's true deadline (ns since the clock's origin) while it is in a wheel,
+    /// else `FIRED`. Set at insertion under the shard lock; raised by the owner without
+    /// the lock (CAS); set to `FIRED` under the lock by the shard (CAS) or at shutdown.
+    state: AtomicU64,
     /// The task to wake when it fires; registered by the owner before inserting.
     waker: AtomicWaker,
 }
 
+impl Default for TimerShared {
+    fn default() -> Self {
+        TimerShared { state: AtomicU64::new(FIRED), waker: AtomicWaker::new() }
+    }
+}
+
 impl TimerShared {
-    /// Marks the entry as fired; the caller holds the shard lock and has removed it.
-    pub(crate) fn fire(&self) -> Option<std::task::Waker> {
-        self.fired.store(true, Ordering::Release);
+    /// Records `deadline` before the entry is inserted; the caller holds the shard lock.
+    pub(crate) fn arm(&self, deadline: u64) {
+        self.state.store(deadline, Ordering::Release);
+    }
+
+    /// For a node the wheel found due at `now` (shard lock held): `Some(later)` if the
+    /// owner extended the deadline past `now` (re-file it there), else marks the entry
+    /// `FIRED` and returns `None` (remove it and wake it).
+    pub(crate) fn postpone_or_fire(&self, now: u64) -> Option<u64> {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur != FIRED && cur > now {
+                return Some(cur);
+            }
+            match self.state.compare_exchange_weak(cur, FIRED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return None,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Marks an entry that did not make it into the wheel as not pending (lock held).
+    pub(crate) fn disarm(&self) {
+        self.state.store(FIRED, Ordering::Release);
+    }
+
+    /// Marks the entry fired unconditionally (shutdown) and takes its waker.
+    pub(crate) fn fire(&self) -> Option<Waker> {
+        self.state.store(FIRED, Ordering::Release);
         self.waker.take()
     }
 
-    /// Marks the entry as pending again; the caller holds the shard lock.
-    pub(crate) fn rearm(&self) {
-        self.fired.store(false, Ordering::Relaxed);
+    /// Takes the waker of an entry already marked `FIRED`.
+    pub(crate) fn take_waker(&self) -> Option<Waker> {
+        self.waker.take()
     }
 
-    /// True once the entry has fired (or was flushed by shutdown).
+    /// True once the entry has left its wheel (fired or flushed by shutdown).
     pub(crate) fn has_fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) == FIRED
+    }
+
+    /// Moves a pending entry's deadline later without the lock; false if it has fired
+    /// or `deadline` is earlier than the current one (then the caller takes the lock).
+    fn try_extend(&self, deadline: u64) -> bool {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur == FIRED || deadline < cur {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                deadline,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
     }
 }
 
@@ -113,11 +178,16 @@ impl TimerEntry {
         }
     }
 
-    /// Moves the timer to `deadline`: re-registers at once if it was registered (the
-    /// old waker stays), otherwise registration waits for the next poll.
+    /// Moves the timer to `deadline`: a registered timer is extended in place when the
+    /// deadline moves later (no lock), else re-registered at once (the old waker
+    /// stays); an unregistered one registers on its next poll.
     pub(crate) fn reset(&mut self, deadline: Instant) {
         if self.key.is_none() {
             return;
+        }
+        let deadline_ns = self.deadline_ns(deadline);
+        if self.shared.as_ref().is_some_and(|shared| shared.try_extend(deadline_ns)) {
+            return; // later, still pending: no lock (module docs, point 2)
         }
         self.cancel();
         let registered = !self.driver.is_shutdown()
@@ -157,13 +227,20 @@ impl TimerEntry {
     /// Inserts the timer in its shard at `deadline` (the waker is already registered).
     fn insert(&mut self, deadline: Instant) -> Inserted {
         let shared = self.shared.as_ref().expect("inserting without shared state");
-        let deadline_ns = self.driver.clock().to_nanos(deadline);
+        let deadline_ns = self.deadline_ns(deadline);
         let inserted = self.driver.shard(self.shard).insert(deadline_ns, shared);
         if let Inserted::Pending(key) = inserted {
             self.key = Some(key);
             self.driver.on_insert(deadline_ns);
         }
         inserted
+    }
+}
+
+impl TimerEntry {
+    /// `deadline` in nanoseconds since the clock's origin, below `FIRED`.
+    fn deadline_ns(&self, deadline: Instant) -> u64 {
+        self.driver.clock().to_nanos(deadline).min(FIRED - 1)
     }
 }
 

@@ -64,7 +64,7 @@ impl Shard {
         if synced.is_shutdown {
             return Inserted::Shutdown;
         }
-        entry.rearm();
+        entry.arm(deadline);
         match synced.wheel.insert(deadline, Arc::clone(entry)) {
             Ok(key) => {
                 if deadline < self.next.load(Ordering::Relaxed) {
@@ -72,7 +72,10 @@ impl Shard {
                 }
                 Inserted::Pending(key)
             }
-            Err(_) => Inserted::AlreadyDue,
+            Err(_) => {
+                entry.disarm(); // not in the wheel after all
+                Inserted::AlreadyDue
+            }
         }
     }
 
@@ -96,14 +99,19 @@ impl Shard {
             return; // nothing due; a racing insert of a due entry is handled by its owner
         }
         let mut synced = self.lock();
-        while let Some(entry) = synced.wheel.poll(now) {
-            if let Some(waker) = entry.fire() {
+        // The wheel's time never goes back; `postpone_or_fire` must judge by the same
+        // `now` the wheel uses (re-read after each relock: another sweep may be ahead).
+        let mut now = now.max(synced.wheel.now());
+        // An entry its owner extended is re-filed, not fired (entry.rs, point 2).
+        while let Some(entry) = synced.wheel.poll_with(now, |e| e.postpone_or_fire(now)) {
+            if let Some(waker) = entry.take_waker() {
                 wakers.push(waker);
                 if wakers.is_full() {
                     self.refresh_next(&synced);
                     drop(synced);
                     wakers.wake_all();
                     synced = self.lock();
+                    now = now.max(synced.wheel.now());
                 }
             }
         }

@@ -267,3 +267,32 @@ fn concurrent_register_reset_cancel_while_another_thread_fires() {
     drop(remaining);
     assert_eq!(driver.len(), 0);
 }
+
+#[test]
+fn extending_a_pending_timer_takes_no_lock_and_never_wakes_early() {
+    let (driver, unparks) = paused_driver(1);
+    let _guard = enter(driver.clone(), 0);
+    let (waker, wakes) = counting_waker();
+    let start = Instant::now();
+    let mut idle = sleep(ms(10));
+    assert!(poll(&mut idle, &waker).is_pending());
+    // Activity every millisecond pushes the idle deadline 10 ms ahead.
+    for t in 1..=30 {
+        driver.clock().advance(ms(1));
+        driver.process();
+        Pin::new(&mut idle).reset(start + ms(t + 10));
+        assert_eq!(wakes.load(Ordering::SeqCst), 0, "re-filed, not fired, at {t} ms");
+        assert!(poll(&mut idle, &waker).is_pending());
+        assert_eq!(driver.len(), 1);
+    }
+    assert_eq!(unparks.load(Ordering::SeqCst), 0);
+    driver.clock().advance(ms(9));
+    driver.process();
+    assert!(poll(&mut idle, &waker).is_pending(), "not before 40 ms");
+    driver.clock().advance(ms(1));
+    driver.process();
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut idle, &waker).is_ready());
+    assert_eq!(Instant::now() - start, ms(40));
+    assert_eq!(driver.len(), 0);
+}

@@ -153,11 +153,35 @@ impl<T> Wheel<T> {
     /// treated as the latest one). Between calls the caller may drop its lock: the
     /// wheel state is consistent after every call.
     pub(crate) fn poll(&mut self, now: u64) -> Option<T> {
+        self.poll_with(now, |_| None)
+    }
+
+    /// [`Wheel::poll`], asking `postpone` about each due entry before removing it:
+    /// `Some(later)` with `later > now` moves the entry to `later` **under the same
+    /// key** (its owner extended it without the lock); `None` removes and returns it.
+    pub(crate) fn poll_with(
+        &mut self,
+        now: u64,
+        mut postpone: impl FnMut(&T) -> Option<u64>,
+    ) -> Option<T> {
         self.now = self.now.max(now);
         let now_tick = tick_of(self.now);
         loop {
             if self.pending != NIL {
-                return Some(self.pop_pending());
+                let idx = self.pending;
+                let value = self.nodes[idx as usize].value.as_ref().expect("free node pending");
+                match postpone(value) {
+                    Some(later) => {
+                        assert!(
+                            later > self.now,
+                            "postponed to {later}, not after now {}",
+                            self.now
+                        );
+                        self.relink(idx, later);
+                    }
+                    None => return Some(self.pop_pending()),
+                }
+                continue;
             }
             match self.next_expiration() {
                 Some(exp) if exp.tick < now_tick || (exp.level > 0 && exp.tick <= now_tick) => {
@@ -251,6 +275,13 @@ impl<T> Wheel<T> {
             }
             idx = next;
         }
+    }
+
+    /// Moves linked node `idx` to a later `deadline` (`> now`), keeping its index.
+    fn relink(&mut self, idx: u32, deadline: u64) {
+        self.unlink(idx);
+        self.nodes[idx as usize].deadline = deadline;
+        self.link_by_deadline(idx);
     }
 
     /// Unlinks the head of the pending list and frees its node.
