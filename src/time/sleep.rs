@@ -112,8 +112,11 @@ impl Sleep {
     }
 
     /// Moves the deadline to `deadline`, earlier or later, even after completion; the
-    /// sleep then completes at the new deadline. Does not allocate: a registered timer
-    /// is moved within its wheel (O(1)).
+    /// sleep then completes at the new deadline. Replaces `tokio::time::Sleep::reset`.
+    ///
+    /// Never allocates. Pushing a pending sleep's deadline later (the idle-timeout
+    /// pattern) is one atomic compare-and-swap, with no lock; moving it earlier, or
+    /// re-arming a completed sleep, is an O(1) move within its timer wheel.
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
