@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -44,6 +44,16 @@ const NOT_PARKED: u64 = 0;
 /// `parked_until` while a worker parks without a deadline, or is computing it: any
 /// registration must unpark it.
 const PARKED_FOREVER: u64 = u64::MAX;
+
+/// The outcome of [`TimeDriver::park_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParkTimeout {
+    /// Wait in the poller at most this long (`None`: until notified).
+    Wait(Option<Duration>),
+    /// Paused time was moved to the deadline: `finish_park()`, `process()`, then poll
+    /// the poller with a zero timeout (to still collect I/O) and run what woke.
+    Advanced,
+}
 
 /// All timers of one runtime: one wheel per shard (one shard per worker).
 ///
@@ -154,6 +164,22 @@ impl TimeDriver {
         let until = next.map_or(PARKED_FOREVER, |ns| ns.saturating_add(1));
         self.parked_until.store(until, Ordering::SeqCst);
         next.map(|ns| self.clock.nanos_to_instant(ns))
+    }
+
+    /// What the parking worker does with the `deadline` `prepare_park` returned:
+    /// the poller timeout on a running clock; on a paused clock, either an
+    /// auto-advance to `deadline` (done here, when `idle` says nothing else can make
+    /// progress: every worker idle, no blocking job, `block_on` future not runnable)
+    /// or a wait without timeout (virtual time does not pass by itself).
+    pub(crate) fn park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout {
+        if !self.clock.is_paused() {
+            let now = self.clock.now();
+            return ParkTimeout::Wait(deadline.map(|d| d.saturating_duration_since(now)));
+        }
+        match deadline {
+            Some(d) if idle && self.clock.advance_to(d) => ParkTimeout::Advanced,
+            _ => ParkTimeout::Wait(None),
+        }
     }
 
     /// Records that the parked worker is awake again.

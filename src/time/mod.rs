@@ -45,6 +45,8 @@
 //! TimeDriver::process_shard(&self, i: usize) // fire due timers of shard i % shards only
 //! TimeDriver::next_deadline(&self) -> Option<std::time::Instant>  // lock-free lower bound
 //! TimeDriver::prepare_park(&self) -> Option<std::time::Instant>   // = next_deadline, recorded
+//! TimeDriver::park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout
+//!     // ParkTimeout::Wait(Option<Duration>) | ParkTimeout::Advanced (paused auto-advance done)
 //! TimeDriver::finish_park(&self)
 //! TimeDriver::shutdown(&self)                // idempotent; wakes every timer
 //! TimeDriver::is_shutdown(&self) -> bool
@@ -77,11 +79,13 @@
 //!    `deadline`" and returns the earliest pending deadline (`None`: no timers).
 //!    Re-check the run queues after it: a task that became runnable meanwhile means
 //!    `finish_park()` and no sleep.
-//! 2. Real clock: wait in the poller with timeout
-//!    `deadline.map(|d| d.saturating_duration_since(clock.now()))`. A registration
-//!    (or reset) of an earlier deadline calls `unpark` (the executor's
-//!    `Poller::notify`), so the poller's timeout is re-armed only when the earliest
-//!    deadline moves earlier; `driver.rs` explains why no registration is missed.
+//! 2. `match driver.park_timeout(deadline, idle)`: `Wait(t)` → wait in the poller
+//!    with timeout `t` (on a running clock, `deadline - clock.now()`; on a paused one,
+//!    `None`); `Advanced` → paused time was auto-advanced to `deadline` (see below):
+//!    poll the poller with a zero timeout instead. A registration (or earlier reset)
+//!    of an earlier deadline calls `unpark` (the executor's `Poller::notify`), so the
+//!    poller's timeout is re-armed only when the earliest deadline moves earlier;
+//!    `driver.rs` explains why no registration is missed.
 //! 3. `driver.finish_park();` then `driver.process();` fires what is due.
 //!
 //! Other workers call `process()` (or `process_shard(own index)`) between task
@@ -92,14 +96,13 @@
 //!
 //! `Builder::start_paused(true)` builds the driver on `Clock::paused()`;
 //! `hioload::testing::{pause, resume, advance}` act on the current runtime's clock.
-//! While the clock is paused, time moves only when told to, so in step 2 the worker:
-//!
-//! 1. if every worker is idle, no blocking job runs and the `block_on` future is not
-//!    runnable, and `deadline` is `Some(d)`: calls `clock.advance_to(d)` (never moves
-//!    time backwards), then `finish_park()` and `process()`, and loops (without
-//!    sleeping in the poller: a zero timeout, to still collect I/O);
-//! 2. otherwise waits in the poller without timeout: virtual time does not pass by
-//!    itself, and whoever advances it (`testing::advance`) fires the due timers itself.
+//! While the clock is paused, time moves only when told to. `park_timeout` does the
+//! auto-advance when the executor passes `idle = true`, which it must only do when
+//! every worker is idle, no blocking job runs and the `block_on` future is not
+//! runnable; `clock.advance_to` never moves time backwards, so a racing
+//! `testing::advance` is harmless. With `idle = false` the worker waits without
+//! timeout: whoever advances time (`testing::advance`) fires the due timers itself,
+//! and a task that becomes runnable notifies the poller as usual.
 //!
 //! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
 //! nothing (the timer sat in a crowded coarse wheel slot and was only cascaded down,
@@ -135,7 +138,7 @@ mod wheel;
 
 pub(crate) use clock::Clock;
 pub(crate) use context::{enter, EnterGuard};
-pub(crate) use driver::{set_worker_timer_slack, TimeDriver, TIMER_SLACK_NS};
+pub(crate) use driver::{set_worker_timer_slack, ParkTimeout, TimeDriver, TIMER_SLACK_NS};
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};

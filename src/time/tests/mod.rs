@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::context::enter;
+use super::driver::ParkTimeout;
 use super::{
     interval, interval_at, sleep, sleep_until, timeout, Clock, Instant, MissedTickBehavior, Sleep,
     TimeDriver,

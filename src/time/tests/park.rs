@@ -50,7 +50,7 @@ fn auto_advance_loop_reaches_every_deadline_in_order() {
     let mut steps = 0;
     while let Some(deadline) = driver.prepare_park() {
         steps += 1;
-        assert!(driver.clock().advance_to(deadline));
+        assert_eq!(driver.park_timeout(Some(deadline), true), ParkTimeout::Advanced);
         driver.finish_park();
         driver.process();
         for (i, s) in sleeps.iter_mut().enumerate() {
@@ -108,4 +108,24 @@ fn park_protocol_never_misses_an_earlier_registration() {
     }
     let keep = registrar.join().unwrap();
     assert_eq!(driver.len(), keep.len());
+}
+
+#[test]
+fn park_timeout_waits_on_real_time_and_advances_paused_time_only_when_idle() {
+    let (driver, _) = paused_driver(1);
+    let t0 = driver.clock().now();
+    let d = t0 + ms(5);
+    assert_eq!(driver.park_timeout(Some(d), false), ParkTimeout::Wait(None), "not idle");
+    assert_eq!(driver.clock().now(), t0);
+    assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None), "no timer");
+    assert_eq!(driver.park_timeout(Some(d), true), ParkTimeout::Advanced);
+    assert_eq!(driver.clock().now(), d);
+    assert_eq!(driver.park_timeout(Some(t0), true), ParkTimeout::Advanced, "never backwards");
+    assert_eq!(driver.clock().now(), d);
+    driver.clock().resume();
+    match driver.park_timeout(Some(driver.clock().now() + ms(50)), true) {
+        ParkTimeout::Wait(Some(t)) => assert!(t <= ms(50) && t > ms(40), "{t:?}"),
+        other => panic!("running clock must wait, got {other:?}"),
+    }
+    assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None));
 }
