@@ -16,6 +16,8 @@ mod executor;
 pub mod runtime;
 mod sys;
 pub mod task;
+pub mod testing;
+pub mod time;
 pub mod topology;
 mod util;
 

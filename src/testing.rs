@@ -1,0 +1,104 @@
+//! Helpers for tests of code that runs on hioload: paused (virtual) time.
+//!
+//! These act on the clock of the runtime the caller runs in; replaces
+//! `tokio::time::{pause, resume, advance}` (tokio's `test-util` feature).
+//!
+//! While time is paused, [`Instant::now`](crate::time::Instant::now) stands still
+//! and moves only by [`advance`], or by auto-advance: when every worker is idle and a
+//! timer is pending, the runtime jumps virtual time straight to that timer's deadline,
+//! so a test that sleeps for an hour finishes at once. A runtime built with
+//! `Builder::start_paused(true)` starts paused.
+//!
+//! # Examples
+//!
+//! ```ignore
+//! use hioload::time::{sleep, Instant};
+//! use std::time::Duration;
+//!
+//! hioload::block_on(async {
+//!     hioload::testing::pause();
+//!     let start = Instant::now();
+//!     let mut nap = Box::pin(sleep(Duration::from_secs(60)));
+//!     hioload::testing::advance(Duration::from_secs(60)).await;
+//!     assert!(nap.is_elapsed());
+//!     nap.as_mut().await;
+//!     assert_eq!(start.elapsed(), Duration::from_secs(60));
+//! });
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::time::context;
+
+/// Pauses the current runtime's clock.
+///
+/// # Panics
+///
+/// If called outside a hioload runtime, or if time is already paused.
+#[track_caller]
+pub fn pause() {
+    let (driver, _) = context::expect_current("hioload::testing::pause");
+    assert!(driver.clock().pause(), "hioload::testing::pause: time is already paused");
+}
+
+/// Lets the current runtime's clock run again, from the (virtual) time it shows.
+///
+/// # Panics
+///
+/// If called outside a hioload runtime, or if time is not paused.
+#[track_caller]
+pub fn resume() {
+    let (driver, _) = context::expect_current("hioload::testing::resume");
+    assert!(driver.clock().resume(), "hioload::testing::resume: time is not paused");
+}
+
+/// True if the current runtime's clock is paused.
+///
+/// # Panics
+///
+/// If called outside a hioload runtime.
+#[track_caller]
+pub fn is_paused() -> bool {
+    context::expect_current("hioload::testing::is_paused").0.clock().is_paused()
+}
+
+/// Moves paused time forward by `duration`, fires the timers that became due, and
+/// yields once so that the tasks they woke get to run.
+///
+/// The jump is made in one step: a timer due in the middle fires once, late by the
+/// remainder, as with tokio's `advance`.
+///
+/// # Panics
+///
+/// If called outside a hioload runtime, or if time is not paused (on first poll).
+pub async fn advance(duration: Duration) {
+    let (driver, _) = context::expect_current("hioload::testing::advance");
+    assert!(
+        driver.clock().advance(duration),
+        "hioload::testing::advance: time is not paused (call hioload::testing::pause first, \
+         or build the runtime with start_paused(true))"
+    );
+    driver.process();
+    YieldOnce(false).await;
+}
+
+/// Returns `Pending` once (waking itself at once), then `Ready`.
+#[derive(Debug)]
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

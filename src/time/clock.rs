@@ -1,0 +1,216 @@
+//! The runtime clock: real or paused (virtual) time.
+//!
+//! This file is the only caller of `std::time::Instant::now()` in the crate; every
+//! other reader of time goes through a [`Clock`] (or [`real_now`] outside a runtime),
+//! which is what makes paused time work for everything at once.
+//!
+//! # Model (the same as tokio's test clock)
+//!
+//! `now = base + (time since unfrozen)` while running, `now = base` while paused.
+//! Pausing sets `base = now`; advancing adds to `base`; resuming restarts the real
+//! stopwatch from `base`. Time is therefore monotonic across pause/advance/resume, and
+//! may run ahead of the real clock after an advance.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Reads the real monotonic clock (the crate's single call to `Instant::now()`).
+pub(crate) fn real_now() -> Instant {
+    Instant::now()
+}
+
+/// A runtime's clock; cheap to clone (clones share the same time).
+#[derive(Debug, Clone)]
+pub(crate) struct Clock {
+    /// The shared state.
+    inner: Arc<Inner>,
+}
+
+/// State shared by the clones of a [`Clock`].
+#[derive(Debug)]
+struct Inner {
+    /// Time zero of the timer wheels (nanosecond deadlines count from here); fixed.
+    origin: Instant,
+    /// False until the clock is first paused: until then `now()` is the real clock
+    /// and never takes the lock. Written once (false -> true) under `state`'s lock.
+    ever_paused: AtomicBool,
+    /// The virtual-time bookkeeping; read by `now()` once `ever_paused` is set.
+    state: Mutex<State>,
+}
+
+/// The virtual-time bookkeeping of a clock.
+#[derive(Debug)]
+struct State {
+    /// The clock's time when `unfrozen` was last set (or its frozen time when paused).
+    base: Instant,
+    /// The real instant from which time runs on from `base`; `None` while paused.
+    unfrozen: Option<Instant>,
+}
+
+impl Clock {
+    /// A clock that reads real time.
+    pub(crate) fn real() -> Clock {
+        Clock::new(false)
+    }
+
+    /// A clock that starts paused at the current real time (`Builder::start_paused(true)`).
+    pub(crate) fn paused() -> Clock {
+        Clock::new(true)
+    }
+
+    /// A clock that starts paused or running.
+    pub(crate) fn new(start_paused: bool) -> Clock {
+        let origin = real_now();
+        let unfrozen = if start_paused { None } else { Some(origin) };
+        Clock {
+            inner: Arc::new(Inner {
+                origin,
+                ever_paused: AtomicBool::new(start_paused),
+                state: Mutex::new(State { base: origin, unfrozen }),
+            }),
+        }
+    }
+
+    /// The current time of this clock.
+    pub(crate) fn now(&self) -> Instant {
+        if !self.inner.ever_paused.load(Ordering::Acquire) {
+            return real_now();
+        }
+        let state = self.lock();
+        match state.unfrozen {
+            Some(since) => state.base + since.elapsed(),
+            None => state.base,
+        }
+    }
+
+    /// The instant the wheel deadlines count from.
+    pub(crate) fn origin(&self) -> Instant {
+        self.inner.origin
+    }
+
+    /// Nanoseconds from the origin to `t`: 0 before it, saturating at `u64::MAX`
+    /// (584 years) so that far-future deadlines never overflow.
+    pub(crate) fn to_nanos(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.inner.origin);
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `ns` nanoseconds after the origin (saturating at a far future).
+    pub(crate) fn nanos_to_instant(&self, ns: u64) -> Instant {
+        let origin = self.inner.origin;
+        origin.checked_add(Duration::from_nanos(ns)).unwrap_or_else(|| far_future(origin))
+    }
+
+    /// True while the clock is paused.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.inner.ever_paused.load(Ordering::Acquire) && self.lock().unfrozen.is_none()
+    }
+
+    /// Freezes time; returns false (and changes nothing) if it already was frozen.
+    pub(crate) fn pause(&self) -> bool {
+        let mut state = self.lock();
+        let Some(since) = state.unfrozen.take() else { return false };
+        state.base += since.elapsed();
+        self.inner.ever_paused.store(true, Ordering::Release);
+        true
+    }
+
+    /// Lets time run again from where it stands; returns false if it was not frozen.
+    pub(crate) fn resume(&self) -> bool {
+        let mut state = self.lock();
+        if state.unfrozen.is_some() {
+            return false;
+        }
+        state.unfrozen = Some(real_now());
+        true
+    }
+
+    /// Moves frozen time forward by `d`; returns false (no change) if time is running.
+    pub(crate) fn advance(&self, d: Duration) -> bool {
+        let mut state = self.lock();
+        if state.unfrozen.is_some() {
+            return false;
+        }
+        state.base = state.base.checked_add(d).unwrap_or_else(|| far_future(state.base));
+        true
+    }
+
+    /// Moves frozen time forward to `t` (auto-advance); never moves it backwards.
+    ///
+    /// Returns true if time is frozen (whether or not it moved), false if it runs.
+    pub(crate) fn advance_to(&self, t: Instant) -> bool {
+        let mut state = self.lock();
+        if state.unfrozen.is_some() {
+            return false;
+        }
+        state.base = state.base.max(t);
+        true
+    }
+
+    /// Locks the bookkeeping; a panic while holding it cannot leave it inconsistent
+    /// (every update is a single assignment), so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An instant about 30 years after `from`: "never" for a timer, without overflow.
+pub(crate) fn far_future(from: Instant) -> Instant {
+    const THIRTY_YEARS: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(THIRTY_YEARS).unwrap_or(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paused_clock_only_moves_when_advanced() {
+        let clock = Clock::paused();
+        assert!(clock.is_paused());
+        let t0 = clock.now();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(clock.now(), t0);
+        assert!(clock.advance(Duration::from_secs(5)));
+        assert_eq!(clock.now(), t0 + Duration::from_secs(5));
+        assert!(clock.advance_to(t0 + Duration::from_secs(7)));
+        assert!(clock.advance_to(t0 + Duration::from_secs(1)), "earlier target is a no-op");
+        assert_eq!(clock.now(), t0 + Duration::from_secs(7));
+    }
+
+    #[test]
+    fn pause_resume_is_monotonic() {
+        let clock = Clock::real();
+        assert!(!clock.is_paused());
+        assert!(!clock.advance(Duration::from_secs(1)), "advance needs paused time");
+        assert!(!clock.resume());
+        assert!(clock.pause());
+        assert!(!clock.pause());
+        let frozen = clock.now();
+        clock.advance(Duration::from_secs(3600));
+        assert!(clock.resume());
+        let t = clock.now();
+        assert!(t >= frozen + Duration::from_secs(3600));
+        assert!(clock.now() >= t);
+        assert!(!clock.is_paused());
+    }
+
+    #[test]
+    fn nanos_round_trip_and_saturate() {
+        let clock = Clock::paused();
+        let t = clock.origin() + Duration::from_micros(1_500);
+        assert_eq!(clock.to_nanos(t), 1_500_000);
+        assert_eq!(clock.nanos_to_instant(1_500_000), t);
+        assert_eq!(clock.to_nanos(far_future(clock.origin())), 86_400 * 365 * 30 * 1_000_000_000);
+        if let Some(before) = clock.origin().checked_sub(Duration::from_secs(1)) {
+            assert_eq!(clock.to_nanos(before), 0);
+        }
+        let huge = clock.origin().checked_add(Duration::from_secs(u64::MAX / 4));
+        if let Some(huge) = huge {
+            assert_eq!(clock.to_nanos(huge), u64::MAX);
+        }
+        assert!(clock.nanos_to_instant(u64::MAX) > clock.origin());
+    }
+}

@@ -1,0 +1,72 @@
+//! The thread-local "current time driver", set by each worker thread and by `block_on`.
+//!
+//! The time layer owns this thread-local (no shared context module): the executor
+//! calls [`enter`] when a worker starts (with the worker's index as the shard) and
+//! around `block_on`; `sleep` & co. and `Instant::now` read it.
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::driver::TimeDriver;
+
+/// The driver in effect on a thread and the shard the thread registers timers in.
+#[derive(Debug, Clone)]
+struct Current {
+    /// The runtime's time driver.
+    driver: Arc<TimeDriver>,
+    /// The calling thread's shard (reduced modulo the shard count).
+    shard: usize,
+}
+
+thread_local! {
+    /// The current driver of this thread, if it is inside a runtime.
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous current driver when dropped; not `Send` (it is thread-bound).
+#[derive(Debug)]
+pub(crate) struct EnterGuard {
+    /// What was current before `enter`.
+    prev: Option<Current>,
+    /// Keeps the guard on the thread whose thread-local it restores.
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Makes `driver` the current time driver of this thread, registering new timers in
+/// `shard` (taken modulo the shard count), until the guard is dropped. Nests.
+pub(crate) fn enter(driver: Arc<TimeDriver>, shard: usize) -> EnterGuard {
+    let shard = shard % driver.shard_count();
+    let prev = CURRENT.with(|c| c.replace(Some(Current { driver, shard })));
+    EnterGuard { prev, _not_send: PhantomData }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // The thread-local may already be gone if the thread is exiting.
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// The current driver and shard, if this thread is inside a runtime.
+pub(crate) fn current() -> Option<(Arc<TimeDriver>, usize)> {
+    CURRENT.try_with(|c| c.borrow().as_ref().map(|cur| (cur.driver.clone(), cur.shard))).ok()?
+}
+
+/// Runs `f` on the current driver without cloning it; `None` outside a runtime.
+pub(crate) fn with_current<R>(f: impl FnOnce(&TimeDriver) -> R) -> Option<R> {
+    CURRENT.try_with(|c| c.borrow().as_ref().map(|cur| f(&cur.driver))).ok()?
+}
+
+/// The current driver and shard; panics outside a runtime naming `what` was called.
+#[track_caller]
+pub(crate) fn expect_current(what: &str) -> (Arc<TimeDriver>, usize) {
+    current().unwrap_or_else(|| {
+        panic!(
+            "`{what}` must be called from inside a hioload runtime (no time driver on this \
+             thread: use `hioload::block_on`, `Runtime::block_on` or a spawned task)"
+        )
+    })
+}

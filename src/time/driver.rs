@@ -1,0 +1,223 @@
+//! The time driver: one per runtime, sharded, with the park protocol the executor uses.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::clock::Clock;
+use super::shard::{Shard, NO_DEADLINE};
+use super::wake_list::WakeList;
+
+/// The timer slack (ns) workers ask the kernel for (`sys::set_timer_slack`).
+///
+/// Linux lets a thread's hrtimer expiries (`timerfd`, `epoll_pwait` timeouts) run late
+/// by up to its slack, 50 µs by default, to batch wake-ups. That is three wheel ticks
+/// (16.384 µs each), so the default would dominate our lateness. 1 µs keeps expiries
+/// well inside a tick while still letting the kernel coalesce timers that are due at
+/// practically the same time. It cannot be 0: `PR_SET_TIMERSLACK` with 0 means "back
+/// to the default" (prctl(2)). Only worker threads (the ones that sleep in the poller)
+/// need it.
+pub(crate) const TIMER_SLACK_NS: u64 = 1_000;
+
+/// Lowers the calling thread's timer slack to [`TIMER_SLACK_NS`]; each worker thread
+/// calls it once at start.
+///
+/// # Errors
+///
+/// `ErrorKind::Unsupported` where the OS has no per-thread slack (Windows, non-Linux
+/// unix): the worker should ignore it; the OS error if the call fails.
+pub(crate) fn set_worker_timer_slack() -> std::io::Result<()> {
+    crate::sys::set_timer_slack(TIMER_SLACK_NS)
+}
+
+/// The message of the panic when a timer is used after its runtime shut down.
+pub(crate) const SHUTDOWN_MESSAGE: &str =
+    "the hioload runtime that owns this timer was shut down; timers cannot be used after \
+     their runtime has shut down";
+
+/// `parked_until` when no worker is parked.
+const NOT_PARKED: u64 = 0;
+/// `parked_until` while a worker parks without a deadline, or is computing it: any
+/// registration must unpark it.
+const PARKED_FOREVER: u64 = u64::MAX;
+
+/// The outcome of [`TimeDriver::park_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParkTimeout {
+    /// Wait in the poller at most this long (`None`: until notified).
+    Wait(Option<Duration>),
+    /// Paused time was moved to the deadline: `finish_park()`, `process()`, then poll
+    /// the poller with a zero timeout (to still collect I/O) and run what woke.
+    Advanced,
+}
+
+/// All timers of one runtime: one wheel per shard (one shard per worker).
+///
+/// See the module docs of `time` for the protocol the executor follows.
+pub(crate) struct TimeDriver {
+    /// The runtime's clock (real or paused); every deadline is relative to its origin.
+    clock: Clock,
+    /// The shards; the count is fixed at construction.
+    shards: Box<[CachePadded<Shard>]>,
+    /// The deadline (ns since origin, + 1) the parked worker sleeps until: `NOT_PARKED`,
+    /// `PARKED_FOREVER`, or `deadline + 1`. Written by the parking worker only
+    /// (`prepare_park` / `finish_park`), read by every registration.
+    parked_until: AtomicU64,
+    /// Wakes the parked worker (the executor's `Poller::notify`).
+    unpark: Arc<dyn Fn() + Send + Sync>,
+    /// Set once by `shutdown`; polled by every timer.
+    is_shutdown: AtomicBool,
+}
+
+impl fmt::Debug for TimeDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeDriver")
+            .field("clock", &self.clock)
+            .field("shards", &self.shards.len())
+            .field("parked_until", &self.parked_until.load(Ordering::Relaxed))
+            .field("is_shutdown", &self.is_shutdown())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimeDriver {
+    /// Creates a driver with `shards` wheels (at least one) reading `clock`; `unpark`
+    /// wakes the worker parked in the poller.
+    pub(crate) fn new(
+        clock: Clock,
+        shards: usize,
+        unpark: Arc<dyn Fn() + Send + Sync>,
+    ) -> Arc<TimeDriver> {
+        let shards = (0..shards.max(1)).map(|_| CachePadded::new(Shard::default())).collect();
+        Arc::new(TimeDriver {
+            clock,
+            shards,
+            parked_until: AtomicU64::new(NOT_PARKED),
+            unpark,
+            is_shutdown: AtomicBool::new(false),
+        })
+    }
+
+    /// The runtime clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Number of shards.
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Shard `i` (`i < shard_count()`).
+    pub(crate) fn shard(&self, i: usize) -> &Shard {
+        &self.shards[i]
+    }
+
+    /// Fires every due timer of every shard; wakers are woken outside the shard locks.
+    /// Shards with nothing due are skipped without locking.
+    pub(crate) fn process(&self) {
+        let now = self.clock.to_nanos(self.clock.now());
+        let mut wakers = WakeList::new();
+        for shard in self.shards.iter() {
+            shard.process(now, &mut wakers);
+        }
+    }
+
+    /// Fires the due timers of shard `i % shard_count()` only.
+    pub(crate) fn process_shard(&self, i: usize) {
+        let now = self.clock.to_nanos(self.clock.now());
+        self.shards[i % self.shards.len()].process(now, &mut WakeList::new());
+    }
+
+    /// The earliest pending deadline over all shards (a lower bound: it may be early,
+    /// never late), read from per-shard atomics without taking any lock.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.next_deadline_ns().map(|ns| self.clock.nanos_to_instant(ns))
+    }
+
+    /// Records that the calling worker is about to sleep in the poller, and returns
+    /// the deadline it must wake at (`None`: no timer, sleep until notified).
+    ///
+    /// Exactly one worker at a time may be between `prepare_park` and `finish_park`.
+    /// From the moment this is called, a registration of an earlier deadline calls
+    /// `unpark` (so the poller's timeout is re-armed only when the earliest deadline
+    /// moves earlier).
+    pub(crate) fn prepare_park(&self) -> Option<Instant> {
+        // Race with `on_insert` (registration: store shard.next, then load
+        // parked_until; all four operations SeqCst, so they are totally ordered):
+        // 1. we store PARKED_FOREVER before reading any shard;
+        // 2. a registration whose `next` store precedes our read is in `next`;
+        // 3. one whose store follows our read loads parked_until after step 1, so it
+        //    sees PARKED_FOREVER (and unparks) or our final value (and unparks if it is
+        //    earlier). `Poller::notify` is sticky, so an unpark that lands before the
+        //    wait makes the wait return at once. No registration is missed.
+        let was = self.parked_until.swap(PARKED_FOREVER, Ordering::SeqCst);
+        debug_assert_eq!(
+            was, NOT_PARKED,
+            "prepare_park called again before finish_park: only one worker may park in the poller"
+        );
+        let next = self.next_deadline_ns();
+        let until = next.map_or(PARKED_FOREVER, |ns| ns.saturating_add(1));
+        self.parked_until.store(until, Ordering::SeqCst);
+        next.map(|ns| self.clock.nanos_to_instant(ns))
+    }
+
+    /// What the parking worker does with the `deadline` `prepare_park` returned:
+    /// the poller timeout on a running clock; on a paused clock, either an
+    /// auto-advance to `deadline` (done here, when `idle` says nothing else can make
+    /// progress: every worker idle, no blocking job, `block_on` future not runnable)
+    /// or a wait without timeout (virtual time does not pass by itself).
+    pub(crate) fn park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout {
+        if !self.clock.is_paused() {
+            let now = self.clock.now();
+            return ParkTimeout::Wait(deadline.map(|d| d.saturating_duration_since(now)));
+        }
+        match deadline {
+            Some(d) if idle && self.clock.advance_to(d) => ParkTimeout::Advanced,
+            _ => ParkTimeout::Wait(None),
+        }
+    }
+
+    /// Records that the parked worker is awake again.
+    pub(crate) fn finish_park(&self) {
+        self.parked_until.store(NOT_PARKED, Ordering::SeqCst);
+    }
+
+    /// Wakes every pending timer and refuses new ones; timers polled afterwards panic
+    /// with a message saying the runtime was shut down. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        self.is_shutdown.store(true, Ordering::SeqCst);
+        for shard in self.shards.iter() {
+            shard.shutdown();
+        }
+    }
+
+    /// True once `shutdown` has been called.
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.is_shutdown.load(Ordering::Acquire)
+    }
+
+    /// Called after a timer was inserted at `deadline` (ns): unparks the parked worker
+    /// if it sleeps past it. The shard's `next` store (SeqCst) precedes this load.
+    pub(crate) fn on_insert(&self, deadline: u64) {
+        let until = self.parked_until.load(Ordering::SeqCst);
+        if until != NOT_PARKED && deadline.saturating_add(1) < until {
+            (self.unpark)();
+        }
+    }
+
+    /// Number of pending timers over all shards (locks each shard in turn).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// Earliest `next` over the shards.
+    fn next_deadline_ns(&self) -> Option<u64> {
+        let min = self.shards.iter().map(|s| s.next_deadline()).min().unwrap_or(NO_DEADLINE);
+        (min != NO_DEADLINE).then_some(min)
+    }
+}
