@@ -29,3 +29,5 @@ pub use tcp::{
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
+#[cfg(test)]
+mod tests;

@@ -215,6 +215,10 @@ impl TcpStream {
     }
 
     /// Splits into borrowed read and write halves usable from two tasks at once.
+    ///
+    /// With `futures_util::AsyncReadExt` in scope, `stream.split()` resolves to that
+    /// trait's by-value `split` (a `BiLock`-based one); write `TcpStream::split(&mut
+    /// stream)` to get these lock-free halves.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split(self)
     }
