@@ -30,6 +30,7 @@ use crate::sys::{raw_source, AsSource};
 ///     println!("{n} bytes from {from}");
 ///     Ok(())
 /// }
+/// # let _ = recv_one; // examples become `hioload::block_on(recv_one())` with the runtime
 /// ```
 pub struct Async<T> {
     /// The reactor registration; declared first so it drops (deregisters) before `io`

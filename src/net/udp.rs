@@ -25,6 +25,7 @@ use crate::net::Async;
 ///     socket.send_to(&buf[..n], from).await?;
 ///     Ok(())
 /// }
+/// # let _ = echo_once; // examples become `hioload::block_on(echo_once())` with the runtime
 /// ```
 pub struct UdpSocket {
     /// The registered socket.

@@ -29,6 +29,7 @@ use crate::net::Async;
 ///     drop(stream);
 ///     Ok(())
 /// }
+/// # let _ = serve; // examples become `hioload::block_on(serve())` with the runtime
 /// ```
 pub struct UnixListener {
     /// The registered socket.

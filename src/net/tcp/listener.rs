@@ -32,6 +32,7 @@ use crate::net::Async;
 ///         drop(stream);
 ///     }
 /// }
+/// # let _ = serve; // examples become `hioload::block_on(serve())` with the runtime
 /// ```
 pub struct TcpListener {
     /// The registered socket.

@@ -31,6 +31,7 @@ use crate::net::Async;
 ///     stream.read_exact(&mut buf).await?;
 ///     Ok(())
 /// }
+/// # let _ = ping; // examples become `hioload::block_on(ping())` with the runtime
 /// ```
 pub struct TcpStream {
     /// The registered socket.
