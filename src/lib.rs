@@ -14,6 +14,8 @@
 
 mod executor;
 pub mod runtime;
+pub mod net;
+mod reactor;
 mod sys;
 pub mod task;
 pub mod testing;

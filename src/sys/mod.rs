@@ -28,3 +28,18 @@ pub(crate) use windows::*;
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("hioload supports unix (Linux first) and Windows targets only");
+
+// ---------------------------------------------------------------------------
+// Reactor / networking items (owned by src/reactor and src/net).
+//
+// Every backend also provides:
+//
+// - `RawSource`: the OS handle the poller registers (`RawFd` / `RawSocket`);
+// - `AsSource`: the public trait a user type implements to be waited on
+//   (`AsFd` / `AsSocket`), re-exported from std;
+// - `raw_source(&impl AsSource) -> RawSource`;
+// - `unsafe fn borrow_source<'a>(RawSource) -> BorrowedSource<'a>`: borrow a raw
+//   handle the caller knows to be open, to hand to `Poller::modify`/`delete`;
+// - `is_connect_in_progress(&io::Error) -> bool`: the non-blocking `connect`
+//   result that means "wait for writability" (`EINPROGRESS` / `WSAEWOULDBLOCK`).
+// ---------------------------------------------------------------------------

@@ -125,3 +125,37 @@ fn sched_getaffinity(tid: libc::pid_t) -> io::Result<Vec<usize>> {
         sets *= 2;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Reactor / networking items (owned by src/reactor and src/net; see sys/mod.rs).
+// ---------------------------------------------------------------------------
+
+/// The OS handle the reactor's poller registers.
+pub(crate) type RawSource = std::os::fd::RawFd;
+
+/// A borrowed OS handle, as `polling`'s `modify`/`delete` take it.
+pub(crate) type BorrowedSource<'a> = std::os::fd::BorrowedFd<'a>;
+
+/// What a type must implement to be registered with the reactor.
+pub(crate) use std::os::fd::AsFd as AsSource;
+
+/// The raw handle of `io`.
+pub(crate) fn raw_source(io: &impl AsSource) -> RawSource {
+    use std::os::fd::AsRawFd;
+    io.as_fd().as_raw_fd()
+}
+
+/// Borrows the raw handle `raw`.
+///
+/// # Safety
+///
+/// `raw` must be an open file descriptor for all of `'a`.
+pub(crate) unsafe fn borrow_source<'a>(raw: RawSource) -> BorrowedSource<'a> {
+    // SAFETY: the caller guarantees `raw` stays open for `'a` (this fn's contract).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) }
+}
+
+/// Whether a non-blocking `connect` error means "in progress: wait until writable".
+pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EINPROGRESS) || err.kind() == io::ErrorKind::WouldBlock
+}

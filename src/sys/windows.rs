@@ -1,5 +1,5 @@
 //! Windows backend of the platform contract (see `sys/mod.rs`).
-#![forbid(unsafe_code)]
+// Not `forbid(unsafe_code)`: `borrow_source` below wraps `BorrowedSocket::borrow_raw`.
 
 use std::io;
 
@@ -43,4 +43,39 @@ pub(crate) fn process_affinity() -> io::Result<Vec<usize>> {
 #[allow(dead_code)]
 pub(crate) fn thread_affinity() -> io::Result<Vec<usize>> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "thread CPU affinity is read on Linux only"))
+}
+
+// ---------------------------------------------------------------------------
+// Reactor / networking items (owned by src/reactor and src/net; see sys/mod.rs).
+// ---------------------------------------------------------------------------
+
+/// The OS handle the reactor's poller registers.
+pub(crate) type RawSource = std::os::windows::io::RawSocket;
+
+/// A borrowed OS handle, as `polling`'s `modify`/`delete` take it.
+pub(crate) type BorrowedSource<'a> = std::os::windows::io::BorrowedSocket<'a>;
+
+/// What a type must implement to be registered with the reactor.
+pub(crate) use std::os::windows::io::AsSocket as AsSource;
+
+/// The raw handle of `io`.
+pub(crate) fn raw_source(io: &impl AsSource) -> RawSource {
+    use std::os::windows::io::AsRawSocket;
+    io.as_socket().as_raw_socket()
+}
+
+/// Borrows the raw handle `raw`.
+///
+/// # Safety
+///
+/// `raw` must be an open socket for all of `'a`.
+pub(crate) unsafe fn borrow_source<'a>(raw: RawSource) -> BorrowedSource<'a> {
+    // SAFETY: the caller guarantees `raw` stays open for `'a` (this fn's contract).
+    unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(raw) }
+}
+
+/// Whether a non-blocking `connect` error means "in progress: wait until writable".
+pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
+    // WSAEWOULDBLOCK (10035) maps to ErrorKind::WouldBlock; WSAEINPROGRESS is 10036.
+    err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(10036)
 }

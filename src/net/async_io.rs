@@ -1,0 +1,177 @@
+//! `Async<T>`: any non-blocking OS handle, registered with the current reactor.
+//!
+//! The net types are built on it; users wrap their own sockets/fds with it to wait for
+//! readiness (`readable().await`) or run operations (`read_with`) without blocking.
+
+use std::fmt;
+use std::io;
+use std::task::{Context, Poll};
+
+use crate::reactor::{self, Direction, Registration};
+use crate::sys::{raw_source, AsSource};
+
+/// A non-blocking I/O handle registered with the runtime's reactor.
+///
+/// Replaces tokio's `AsyncFd` (and mirrors async-io's `Async`). The handle must already
+/// be in non-blocking mode (the net types set it; for your own fd, set `O_NONBLOCK`);
+/// `T` must not close its handle while wrapped, which holds for every std type.
+///
+/// # Examples
+///
+/// ```
+/// use hioload::net::Async;
+///
+/// async fn recv_one() -> std::io::Result<()> {
+///     let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+///     socket.set_nonblocking(true)?;
+///     let socket = Async::new(socket)?;
+///     let mut buf = [0; 1500];
+///     let (n, from) = socket.read_with(|s| s.recv_from(&mut buf)).await?;
+///     println!("{n} bytes from {from}");
+///     Ok(())
+/// }
+/// # let _ = recv_one; // examples become `hioload::block_on(recv_one())` with the runtime
+/// ```
+pub struct Async<T> {
+    /// The reactor registration; declared first so it drops (deregisters) before `io`
+    /// closes the handle, as `Registration`'s invariant requires.
+    registration: Registration,
+    /// The wrapped handle.
+    io: T,
+}
+
+impl<T: AsSource> Async<T> {
+    /// Registers `io` with the current runtime's reactor.
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down or the OS refused the registration.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        let reactor = reactor::current();
+        // SAFETY: `io` owns (or borrows for its whole life) the handle and is stored next
+        // to the registration, which is dropped or deregistered before `io`.
+        let registration = unsafe { Registration::new(reactor, raw_source(&io))? };
+        Ok(Async { registration, io })
+    }
+}
+
+impl<T> Async<T> {
+    /// The wrapped handle.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+
+    /// Deregisters the handle and returns it (still non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// The OS failed to deregister it.
+    pub fn into_inner(self) -> io::Result<T> {
+        let Async { registration, io } = self;
+        registration.deregister()?;
+        drop(registration);
+        Ok(io)
+    }
+
+    /// Waits until the handle is readable (or at EOF / in error).
+    ///
+    /// Any number of tasks may wait at once; all are woken. Readiness may be a false
+    /// positive (a new handle starts "assumed ready"; another task may have consumed the
+    /// data): do the operation with [`Async::try_read_with`], which on `WouldBlock`
+    /// clears the readiness so that the next `readable()` really waits. Replaces tokio's
+    /// `AsyncFd::readable` + `try_io`.
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.registration.readiness(Direction::Read).await.map(drop)
+    }
+
+    /// Waits until the handle is writable (or closed / in error); may be a false
+    /// positive (see [`Async::readable`]).
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.registration.readiness(Direction::Write).await.map(drop)
+    }
+
+    /// Runs the non-blocking `op` until it does not fail with `WouldBlock`, waiting for
+    /// readability in between.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns, or the runtime shut down.
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.registration.io(Direction::Read, || op(&self.io)).await
+    }
+
+    /// Like [`Async::read_with`], waiting for writability.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns, or the runtime shut down.
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.registration.io(Direction::Write, || op(&self.io)).await
+    }
+
+    /// Runs the non-blocking read-side `op` once, without waiting; if it fails with
+    /// `WouldBlock`, the handle's read readiness is cleared (so `readable()` waits for a
+    /// new event).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns.
+    pub fn try_read_with<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        self.registration.try_io(Direction::Read, || op(&self.io))
+    }
+
+    /// Like [`Async::try_read_with`], for write-side operations.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns.
+    pub fn try_write_with<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
+        self.registration.try_io(Direction::Write, || op(&self.io))
+    }
+
+    /// Poll version of [`Async::read_with`], for `poll_*` implementations (one waker per
+    /// direction: the last task to poll is the one woken).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns, or the runtime shut down.
+    pub fn poll_read_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.registration.poll_io(cx, Direction::Read, || op(&self.io))
+    }
+
+    /// Poll version of [`Async::write_with`].
+    ///
+    /// # Errors
+    ///
+    /// Whatever `op` returns, or the runtime shut down.
+    pub fn poll_write_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.registration.poll_io(cx, Direction::Write, || op(&self.io))
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async").field("io", &self.io).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,339 @@
+//! `TcpStream`: a connected TCP socket.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use crate::net::addr::each_addr;
+use crate::net::Async;
+
+/// A TCP connection; implements `futures_io::AsyncRead` + `AsyncWrite`.
+///
+/// Replaces `tokio::net::TcpStream`.
+///
+/// # Examples
+///
+/// ```
+/// use futures_util::{AsyncReadExt, AsyncWriteExt};
+/// use hioload::net::TcpStream;
+///
+/// async fn ping() -> std::io::Result<()> {
+///     let mut stream = TcpStream::connect("127.0.0.1:7000").await?;
+///     stream.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     stream.read_exact(&mut buf).await?;
+///     Ok(())
+/// }
+/// # let _ = ping; // examples become `hioload::block_on(ping())` with the runtime
+/// ```
+pub struct TcpStream {
+    /// The registered socket.
+    io: Async<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it resolves to in turn.
+    ///
+    /// The connect is non-blocking: the task waits for writability, then checks the
+    /// socket's pending error. Host names resolve with a blocking lookup (see `net`).
+    ///
+    /// # Errors
+    ///
+    /// The last address's error: `ConnectionRefused`, `TimedOut`, unreachable, ...
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |addr| async move { TcpStream::connect_addr(addr)?.finish_connect().await })
+            .await
+    }
+
+    /// Starts a non-blocking connect to `addr` and registers the socket.
+    #[track_caller]
+    fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(err) if crate::sys::is_connect_in_progress(&err) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(TcpStream { io: Async::new(std::net::TcpStream::from(socket))? })
+    }
+
+    /// Waits until the connect started by `connect_addr` completes.
+    async fn finish_connect(self) -> io::Result<TcpStream> {
+        self.io
+            .write_with(|stream| {
+                if let Some(err) = stream.take_error()? {
+                    return Err(err);
+                }
+                match stream.peer_addr() {
+                    Ok(_) => Ok(()),
+                    // Still in progress: wait for the next writability event.
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(err) => Err(err),
+                }
+            })
+            .await?;
+        Ok(self)
+    }
+
+    /// Wraps a connected std stream (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down or the OS refused the registration.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream { io: Async::new(stream)? })
+    }
+
+    /// Deregisters the stream and returns it as a std stream (still non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// The OS failed to deregister it.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io.into_inner()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// The socket is not connected.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the query itself.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
+    }
+
+    /// Shuts down the read, write, or both halves of the connection.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any (e.g. not connected).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Reads into `buf` without consuming the data; returns the bytes copied (0 at EOF).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, or the runtime shut down.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|stream| stream.peek(buf)).await
+    }
+
+    /// Waits until the stream is readable; may be a false positive, so follow it with
+    /// [`TcpStream::try_read`] (as in tokio).
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.readable().await
+    }
+
+    /// Waits until the stream is writable; may be a false positive, so follow it with
+    /// [`TcpStream::try_write`].
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.writable().await
+    }
+
+    /// Reads without waiting; `WouldBlock` if no data is ready (and clears readiness).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_read_with(|mut stream| stream.read(buf))
+    }
+
+    /// Writes without waiting; `WouldBlock` if the send buffer is full (and clears
+    /// readiness).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_write_with(|mut stream| stream.write(buf))
+    }
+
+    /// Splits into borrowed read and write halves usable from two tasks at once.
+    ///
+    /// With `futures_util::AsyncReadExt` in scope, `stream.split()` resolves to that
+    /// trait's by-value `split` (a `BiLock`-based one); write `TcpStream::split(&mut
+    /// stream)` to get these lock-free halves.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        split(self)
+    }
+
+    /// Splits into owned read and write halves (`'static`, for spawning).
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split_owned(self)
+    }
+
+    /// `AsyncRead::poll_read` through a shared reference (used by the halves).
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_with(cx, |mut stream| stream.read(buf))
+    }
+
+    /// `AsyncRead::poll_read_vectored` through a shared reference.
+    pub(crate) fn poll_read_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_with(cx, |mut stream| stream.read_vectored(bufs))
+    }
+
+    /// `AsyncWrite::poll_write` through a shared reference.
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_with(cx, |mut stream| stream.write(buf))
+    }
+
+    /// `AsyncWrite::poll_write_vectored` through a shared reference.
+    pub(crate) fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_with(cx, |mut stream| stream.write_vectored(bufs))
+    }
+
+    /// `AsyncWrite::poll_close`: shuts down the write half (a socket that is already
+    /// disconnected counts as closed).
+    pub(crate) fn poll_close_priv(&self) -> Poll<io::Result<()>> {
+        match self.shutdown(Shutdown::Write) {
+            Err(err) if err.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(err)),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl TryFrom<std::net::TcpStream> for TcpStream {
+    type Error = io::Error;
+
+    /// Same as [`TcpStream::from_std`] (panics outside a runtime).
+    fn try_from(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std(stream)
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_priv(cx, buf)
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_vectored_priv(cx, bufs)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_priv(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_priv(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writes go straight to the kernel: nothing is buffered here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_close_priv()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}

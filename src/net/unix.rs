@@ -1,0 +1,290 @@
+//! Unix domain stream sockets: `UnixListener`, `UnixStream` (unix only).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::net::Async;
+
+/// A Unix domain socket listening for connections.
+///
+/// Replaces `tokio::net::UnixListener`.
+///
+/// # Examples
+///
+/// ```
+/// use hioload::net::UnixListener;
+///
+/// async fn serve() -> std::io::Result<()> {
+///     let listener = UnixListener::bind("/tmp/hioload-example.sock")?;
+///     let (stream, _addr) = listener.accept().await?;
+///     drop(stream);
+///     Ok(())
+/// }
+/// # let _ = serve; // examples become `hioload::block_on(serve())` with the runtime
+/// ```
+pub struct UnixListener {
+    /// The registered socket.
+    io: Async<std::os::unix::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to the socket file `path` (which must not exist).
+    ///
+    /// # Errors
+    ///
+    /// The OS error (e.g. `AddrInUse` if the file exists).
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+    }
+
+    /// Accepts a connection.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `accept` (returned, not retried), or the runtime shut down.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (stream, addr) = self.io.read_with(|listener| listener.accept()).await?;
+        Ok((UnixStream::from_std(stream)?, addr))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Wraps a bound std listener (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down or the OS refused the registration.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener { io: Async::new(listener)? })
+    }
+
+    /// Deregisters the listener and returns it as a std listener (still non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// The OS failed to deregister it.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        self.io.into_inner()
+    }
+}
+
+impl TryFrom<std::os::unix::net::UnixListener> for UnixListener {
+    type Error = io::Error;
+
+    /// Same as [`UnixListener::from_std`] (panics outside a runtime).
+    fn try_from(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        UnixListener::from_std(listener)
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener").field("local_addr", &self.local_addr().ok()).finish()
+    }
+}
+
+/// A connected Unix domain stream socket; implements `AsyncRead` + `AsyncWrite`.
+///
+/// Replaces `tokio::net::UnixStream`.
+pub struct UnixStream {
+    /// The registered socket.
+    io: Async<std::os::unix::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket file `path` without blocking the thread.
+    ///
+    /// # Errors
+    ///
+    /// The OS error (`NotFound`, `ConnectionRefused`, ...), or the runtime shut down.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&SockAddr::unix(path)?) {
+            Ok(()) => {}
+            Err(err) if crate::sys::is_connect_in_progress(&err) => {}
+            Err(err) => return Err(err),
+        }
+        let stream = UnixStream {
+            io: Async::new(std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(
+                socket,
+            )))?,
+        };
+        stream
+            .io
+            .write_with(|s| match s.take_error()? {
+                Some(err) => Err(err),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(err) => Err(err),
+                },
+            })
+            .await?;
+        Ok(stream)
+    }
+
+    /// A connected pair of streams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, or the runtime shut down.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read, write, or both halves.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// Wraps a connected std stream (switching it to non-blocking mode).
+    ///
+    /// # Errors
+    ///
+    /// The runtime shut down or the OS refused the registration.
+    ///
+    /// # Panics
+    ///
+    /// Outside a hioload runtime.
+    #[track_caller]
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream { io: Async::new(stream)? })
+    }
+
+    /// Deregisters the stream and returns it as a std stream (still non-blocking).
+    ///
+    /// # Errors
+    ///
+    /// The OS failed to deregister it.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        self.io.into_inner()
+    }
+}
+
+impl TryFrom<std::os::unix::net::UnixStream> for UnixStream {
+    type Error = io::Error;
+
+    /// Same as [`UnixStream::from_std`] (panics outside a runtime).
+    fn try_from(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        UnixStream::from_std(stream)
+    }
+}
+
+impl AsyncRead for UnixStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_with(cx, |mut s| s.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_with(cx, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl AsyncWrite for UnixStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_with(cx, |mut s| s.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_with(cx, |mut s| s.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.shutdown(Shutdown::Write) {
+            Err(err) if err.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(err)),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}

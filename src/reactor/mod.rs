@@ -1,0 +1,58 @@
+//! The reactor: readiness of OS handles, on `polling` (epoll on Linux, IOCP on Windows).
+//!
+//! One [`Reactor`] per worker group (never a global). Handles are registered and
+//! deregistered from any thread while it runs; a turn waits for one batch of events,
+//! records readiness per registration and wakes the tasks waiting on it.
+//!
+//! # The interface the executor calls
+//!
+//! ```text
+//! Reactor::new(event_capacity: usize) -> io::Result<Reactor>      // 0 is an error naming it
+//! Reactor::try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>>
+//!     // None at once if another thread is turning; else waits up to `timeout`
+//!     // (None = until an event or notify), dispatches the batch, wakes the tasks
+//!     // (after releasing every lock) and returns Some(Ok(events in the batch)).
+//!     // Busy workers call try_turn(Some(Duration::ZERO)) every N ticks.
+//! Reactor::notify(&self) -> io::Result<()>   // wake the thread blocked in try_turn
+//! Reactor::shutdown(&self)                   // every wait fails "runtime shut down";
+//!                                            // later registrations fail too
+//! reactor::enter(Arc<Reactor>) -> EnterGuard // set this thread's current reactor
+//! reactor::current() -> Arc<Reactor>         // #[track_caller]; panics outside a runtime
+//! reactor::try_current() -> Option<Arc<Reactor>>
+//! ```
+//!
+//! `Reactor` is `Send + Sync`. Net types go through [`Registration`] (register, wait in
+//! a direction, clear readiness after `WouldBlock`, deregister on drop).
+//!
+//! # Layout
+//!
+//! - `ready.rs`: readiness bits, directions, the packed readiness word + tick;
+//! - `scheduled_io.rs`: one registration's readiness and waiters (the wait protocol);
+//! - `registry.rs`: the slab of registrations, keys = index + generation, lazy release;
+//! - `driver.rs`: `Reactor` (the turn protocol; edge vs oneshot);
+//! - `registration.rs`: `Registration` and the `Readiness` future;
+//! - `current.rs`: the thread-local current reactor.
+
+mod current;
+mod driver;
+mod ready;
+mod registration;
+mod registry;
+mod scheduled_io;
+#[cfg(test)]
+pub(crate) mod test_driver;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use current::current;
+#[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
+pub(crate) use current::{enter, try_current, EnterGuard};
+#[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
+pub(crate) use driver::Reactor;
+pub(crate) use ready::Direction;
+pub(crate) use registration::Registration;
+
+/// The error of every operation on a reactor that shut down.
+pub(crate) fn shutdown_error() -> std::io::Error {
+    std::io::Error::other("runtime shut down: the reactor no longer drives I/O")
+}
