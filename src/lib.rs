@@ -13,9 +13,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod executor;
-pub mod runtime;
 pub mod net;
 mod reactor;
+pub mod runtime;
 mod sys;
 pub mod task;
 pub mod testing;

@@ -77,9 +77,39 @@ pub(crate) fn assert_not_in_runtime() {
     }
 }
 
+/// Counts this thread as awake in `block_on` (see `Shared::block_on_busy`).
+struct Busy<'a> {
+    /// The runtime.
+    shared: &'a Shared,
+}
+
+impl<'a> Busy<'a> {
+    /// Counts the thread in.
+    fn enter(shared: &'a Shared) -> Busy<'a> {
+        shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
+        Busy { shared }
+    }
+
+    /// Sleeps until woken, counted out meanwhile (paused time may advance).
+    fn park(&self) {
+        self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
+        self.shared.nudge_paused_drivers();
+        thread::park();
+        self.shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Polls `future` on this thread until it completes (multi-thread flavour).
 pub(crate) fn block_on_waiting<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let _enter = context::enter(Entered::BlockOn(shared.clone()));
+    let _io_and_time = shared.enter_group(0, 0);
+    let busy = Busy::enter(shared);
     let notify = Arc::new(ThreadNotify { woken: AtomicBool::new(true), thread: thread::current() });
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
@@ -90,7 +120,7 @@ pub(crate) fn block_on_waiting<F: Future>(shared: &Arc<Shared>, future: F) -> F:
                 return output;
             }
         } else {
-            thread::park();
+            busy.park();
         }
     }
 }
@@ -102,6 +132,10 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
     };
     let core = Rc::new(core);
     let _enter = context::enter(Entered::Worker(core.clone()));
+    let _io_and_time = shared.enter_group(0, 0);
+    // Sub-millisecond timers need less than the default timer slack; this
+    // thread now drives the runtime (documented on `Builder::current_thread`).
+    let _ = crate::time::set_worker_timer_slack();
     let notify = Arc::new(MainNotify {
         woken: AtomicBool::new(true),
         unparker: shared.slots[0].unparker.clone(),
@@ -134,6 +168,7 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
             core.park_current_thread(&notify.woken);
         }
     };
+    drop(_io_and_time);
     drop(_enter);
     let core = Rc::try_unwrap(core).expect("current-thread core still referenced");
     core.into_slot_keeping_tasks();

@@ -88,6 +88,13 @@ impl BlockingPool {
         self.inner.running.load(Ordering::SeqCst)
     }
 
+    /// Counts a job as running until the guard drops (the job's closure holds it,
+    /// so a panicking job is counted out too).
+    pub(crate) fn running_guard(&self) -> RunningGuard {
+        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        RunningGuard { pool: self.clone() }
+    }
+
     /// Threads alive (idle or running a job).
     pub(crate) fn num_threads(&self) -> usize {
         lock(&self.inner.synced).num_threads
@@ -164,6 +171,19 @@ impl BlockingPool {
     }
 }
 
+/// A running job; see [`BlockingPool::running_guard`].
+#[derive(Debug)]
+pub(crate) struct RunningGuard {
+    /// The pool whose count to decrement.
+    pool: BlockingPool,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.pool.inner.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockingPool")
@@ -188,9 +208,7 @@ impl Inner {
                     synced = lock(&self.synced);
                     continue;
                 }
-                self.running.fetch_add(1, Ordering::SeqCst);
                 job.run();
-                self.running.fetch_sub(1, Ordering::SeqCst);
                 synced = lock(&self.synced);
                 continue;
             }

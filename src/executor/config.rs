@@ -46,6 +46,10 @@ pub(crate) struct Config {
     pub(crate) max_blocking_threads: usize,
     /// Idle time after which a blocking-pool thread exits.
     pub(crate) blocking_keep_alive: Duration,
+    /// Events one reactor wait may return.
+    pub(crate) event_capacity: usize,
+    /// Whether the clock starts paused (virtual time).
+    pub(crate) start_paused: bool,
 }
 
 impl fmt::Debug for Config {
@@ -59,6 +63,8 @@ impl fmt::Debug for Config {
             .field("global_queue_interval", &self.global_queue_interval)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("blocking_keep_alive", &self.blocking_keep_alive)
+            .field("event_capacity", &self.event_capacity)
+            .field("start_paused", &self.start_paused)
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,7 @@
 //! with its core, which is how `schedule` finds the local queue. A
 //! multi-thread `block_on` sets [`Entered::BlockOn`]: the thread belongs to the
 //! runtime (so `spawn` and `Handle::current` work) but owns no queue. Blocking
-//! pool threads set `BlockOn` too.
+//! pool threads set `Blocking`.
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -19,8 +19,11 @@ use super::worker::WorkerCore;
 pub(crate) enum Entered {
     /// A worker of the runtime, running tasks from its own queue.
     Worker(Rc<WorkerCore>),
-    /// A thread inside the runtime's `block_on`, or a blocking-pool thread.
+    /// A thread inside the runtime's `block_on`.
     BlockOn(Arc<Shared>),
+    /// A blocking-pool thread: it may call `block_on` (tokio allows
+    /// `Handle::block_on` inside `spawn_blocking`).
+    Blocking(Arc<Shared>),
 }
 
 thread_local! {
@@ -41,16 +44,17 @@ pub(crate) fn enter(entered: Entered) -> EnterGuard {
     EnterGuard { prev }
 }
 
-/// Whether this thread is inside any hioload runtime.
+/// Whether this thread runs async code of a hioload runtime (a worker or a
+/// `block_on`), where blocking on another future would stall the runtime.
 pub(crate) fn is_entered() -> bool {
-    CURRENT.with(|c| c.borrow().is_some())
+    CURRENT.with(|c| matches!(&*c.borrow(), Some(Entered::Worker(_) | Entered::BlockOn(_))))
 }
 
 /// The runtime this thread is in.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     CURRENT.with(|c| match &*c.borrow() {
         Some(Entered::Worker(core)) => Some(core.shared().clone()),
-        Some(Entered::BlockOn(shared)) => Some(shared.clone()),
+        Some(Entered::BlockOn(shared) | Entered::Blocking(shared)) => Some(shared.clone()),
         None => None,
     })
 }

@@ -1,20 +1,41 @@
 //! A worker group's driver: its reactor and timers, turned by one idle worker.
 //!
-//! At most one worker of a group holds the driver at a time ([`Driver::try_lock`]);
-//! it waits in the reactor's poller with the next timer deadline as timeout,
-//! dispatches the batch of events, fires due timers, and releases the driver.
-//! Busy workers take it with a zero timeout every few ticks so I/O is served
-//! under CPU load. [`Driver::unpark`] wakes the holder (`Poller::notify`).
+//! At most one worker of a group holds the driver at a time ([`Driver::try_lock`]).
+//!
+//! # A turn
+//!
+//! 1. `prepare_park` on the group's timers records "a worker sleeps until the
+//!    next deadline" (a registration of an earlier deadline then calls
+//!    `Reactor::notify`, so the poller's timeout is re-armed only when the earliest
+//!    deadline moves earlier).
+//! 2. Wait in the reactor's poller until an event, a notify, or the deadline
+//!    (on a paused clock with the whole runtime idle: jump the clock to the
+//!    deadline instead and do not wait).
+//! 3. `finish_park`, then fire the due timers. Woken tasks are scheduled on the
+//!    calling worker (its local queue), which then leaves the park.
+//!
+//! Busy workers take the driver with a zero timeout every `event_interval`
+//! ticks ([`DriverTurn::poll`]) so I/O and timers are served under CPU load.
+//! [`Driver::unpark`] wakes the holder (`Poller::notify`).
 #![forbid(unsafe_code)]
 
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::reactor::Reactor;
+use crate::time::{Clock, ParkTimeout, TimeDriver};
 
 /// The per-group I/O and timer driver.
 #[derive(Debug)]
 pub(crate) struct Driver {
     /// Set while a worker holds the driver.
     held: AtomicBool,
+    /// The group's reactor.
+    reactor: Arc<Reactor>,
+    /// The group's timers (sharded by worker inside).
+    time: Arc<TimeDriver>,
 }
 
 /// Proof of holding the driver; releases it when dropped.
@@ -25,22 +46,35 @@ pub(crate) struct DriverTurn<'a> {
 }
 
 impl Driver {
-    /// A driver without I/O sources, for unit tests of the parking protocol.
-    #[cfg(test)]
-    pub(crate) fn for_tests() -> Driver {
-        Driver { held: AtomicBool::new(true) }
+    /// Creates a group's driver: a reactor with room for `event_capacity` events
+    /// per wait, and timers with `shards` shards on `clock`.
+    pub(crate) fn new(event_capacity: usize, clock: Clock, shards: usize) -> io::Result<Driver> {
+        let reactor = Arc::new(Reactor::new(event_capacity)?);
+        let notify = reactor.clone();
+        let time = TimeDriver::new(
+            clock,
+            shards,
+            Arc::new(move || {
+                // A failed notify means the poller is gone (shutdown): nothing to wake.
+                let _ = notify.notify();
+            }),
+        );
+        Ok(Driver { held: AtomicBool::new(false), reactor, time })
     }
 
-    /// Creates the driver of one group.
-    pub(crate) fn new() -> Driver {
-        // No reactor yet: report the driver as always held so workers park on
-        // their condvars.
-        Driver { held: AtomicBool::new(true) }
+    /// The group's reactor.
+    pub(crate) fn reactor(&self) -> &Arc<Reactor> {
+        &self.reactor
+    }
+
+    /// The group's timers.
+    pub(crate) fn time(&self) -> &Arc<TimeDriver> {
+        &self.time
     }
 
     /// Takes the driver unless another worker holds it.
     pub(crate) fn try_lock(&self) -> Option<DriverTurn<'_>> {
-        if self.held.swap(true, Ordering::Acquire) {
+        if self.held.load(Ordering::Relaxed) || self.held.swap(true, Ordering::Acquire) {
             None
         } else {
             Some(DriverTurn { driver: self })
@@ -48,13 +82,50 @@ impl Driver {
     }
 
     /// Wakes the worker waiting in the driver, if any.
-    pub(crate) fn unpark(&self) {}
+    pub(crate) fn unpark(&self) {
+        let _ = self.reactor.notify();
+    }
+
+    /// Stops the reactor and the timers: waiters fail or panic with a message
+    /// saying the runtime shut down.
+    pub(crate) fn shutdown(&self) {
+        self.reactor.shutdown();
+        self.time.shutdown();
+    }
 }
 
 impl DriverTurn<'_> {
-    /// Waits for I/O events or the next timer, at most `timeout`; dispatches them.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) {
-        let _ = timeout;
+    /// Steps 1-3 of a turn; waits at most `timeout`. `advance_to` is the
+    /// earliest deadline of the whole runtime when it is idle on a paused clock
+    /// (auto-advance), else `None`.
+    pub(crate) fn wait(&self, timeout: Option<Duration>, advance_to: Option<Instant>) {
+        let time = &*self.driver.time;
+        let deadline = time.prepare_park();
+        let wait = match advance_to {
+            Some(target) => match time.park_timeout(Some(target), true) {
+                ParkTimeout::Advanced => Some(Duration::ZERO),
+                ParkTimeout::Wait(wait) => wait,
+            },
+            None => match time.park_timeout(deadline, false) {
+                ParkTimeout::Wait(wait) => wait,
+                ParkTimeout::Advanced => Some(Duration::ZERO),
+            },
+        };
+        let wait = match (wait, timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Only the holder turns, so the reactor is never busy here; an error
+        // (the poller failing) leaves nothing to dispatch this turn.
+        let _ = self.driver.reactor.try_turn(wait);
+        time.finish_park();
+        time.process();
+    }
+
+    /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.
+    pub(crate) fn poll(&self) {
+        let _ = self.driver.reactor.try_turn(Some(Duration::ZERO));
+        self.driver.time.process();
     }
 }
 

@@ -125,7 +125,6 @@ impl Idle {
     }
 
     /// Number of workers not asleep.
-    #[cfg(test)]
     pub(crate) fn num_unparked(&self) -> usize {
         self.state.load(SeqCst) >> UNPARK_SHIFT
     }

@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::driver::Driver;
 
@@ -77,12 +77,13 @@ impl Parker {
     }
 
     /// Sleeps until unparked, or until `timeout` passes; returns at once if a
-    /// notification is pending. Waits in the driver when no other thread holds it.
-    pub(crate) fn park(&self, timeout: Option<Duration>) {
+    /// notification is pending. Waits in the driver when no other thread holds
+    /// it; `advance_to` is passed to the driver's turn (paused-time auto-advance).
+    pub(crate) fn park(&self, timeout: Option<Duration>, advance_to: Option<Instant>) {
         if self.take_notification() {
             return;
         }
-        if !self.park_driver(timeout) {
+        if !self.park_driver(timeout, advance_to) {
             self.park_condvar(timeout);
         }
     }
@@ -93,7 +94,7 @@ impl Parker {
     }
 
     /// Waits inside the driver; `false` if another thread holds it.
-    fn park_driver(&self, timeout: Option<Duration>) -> bool {
+    fn park_driver(&self, timeout: Option<Duration>, advance_to: Option<Instant>) -> bool {
         let inner = &*self.inner;
         let Some(turn) = inner.driver.try_lock() else {
             return false;
@@ -103,7 +104,7 @@ impl Parker {
             inner.state.store(EMPTY, SeqCst);
             return true;
         }
-        turn.wait(timeout);
+        turn.wait(timeout, advance_to);
         // Consume a notification that raced with the wake-up (the driver may keep
         // one pending notify; the next wait then returns early, which is harmless).
         inner.state.store(EMPTY, SeqCst);
@@ -157,8 +158,12 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    fn driver() -> Arc<Driver> {
+        Arc::new(Driver::new(16, crate::time::Clock::real(), 1).unwrap())
+    }
+
     fn parker() -> Parker {
-        Parker::new(Arc::new(Driver::for_tests()))
+        Parker::new(driver())
     }
 
     #[test]
@@ -166,7 +171,7 @@ mod tests {
         let parker = parker();
         parker.unparker().unpark();
         let start = Instant::now();
-        parker.park(None);
+        parker.park(None, None);
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
@@ -174,13 +179,13 @@ mod tests {
     fn park_timeout_returns() {
         let parker = parker();
         let start = Instant::now();
-        parker.park(Some(Duration::from_millis(20)));
+        parker.park(Some(Duration::from_millis(20)), None);
         assert!(start.elapsed() >= Duration::from_millis(20));
     }
 
     #[test]
     fn unpark_from_another_thread_wakes_both_kinds_of_sleeper() {
-        let driver = Arc::new(Driver::for_tests());
+        let driver = driver();
         for _ in 0..200 {
             let a = Parker::new(driver.clone());
             let b = Parker::new(driver.clone());
@@ -189,8 +194,8 @@ mod tests {
                 ua.unpark();
                 ub.unpark();
             });
-            let t2 = std::thread::spawn(move || b.park(None));
-            a.park(None);
+            let t2 = std::thread::spawn(move || b.park(None, None));
+            a.park(None, None);
             t2.join().unwrap();
             t.join().unwrap();
         }

@@ -40,6 +40,7 @@ use super::registry::Registry;
 use super::task_cell::{Runnable, TaskFuture, TaskMeta};
 use super::task_handle::TaskHandle;
 use super::worker;
+use crate::time::Clock;
 
 /// A slot no thread occupies.
 pub(crate) const SLOT_VACANT: u8 = 0;
@@ -103,17 +104,25 @@ pub(crate) struct Shared {
     pub(crate) blocking: BlockingPool,
     /// Set once shutdown starts; never cleared.
     pub(crate) shutdown: AtomicBool,
-    /// Round-robin group choice for spawns from outside the workers.
-    next_group: AtomicUsize,
+    /// The runtime's clock (real or paused), shared by every group's timers.
+    pub(crate) clock: Clock,
+    /// Threads inside a multi-thread `block_on` that are awake (polling their
+    /// future); paused time only auto-advances when this is zero.
+    pub(crate) block_on_busy: AtomicUsize,
     /// Serialises resize and shutdown.
     pub(crate) resize_lock: Mutex<()>,
 }
 
 impl Shared {
     /// Creates the shared state (no thread started yet).
-    pub(crate) fn new(config: Config) -> Arc<Shared> {
-        let drivers: Vec<Arc<Driver>> =
-            (0..config.num_groups).map(|_| Arc::new(Driver::new())).collect();
+    pub(crate) fn new(config: Config) -> std::io::Result<Arc<Shared>> {
+        let clock = Clock::new(config.start_paused);
+        let drivers = (0..config.num_groups)
+            .map(|g| {
+                let shards = config.placement.iter().filter(|(group, _)| *group == g).count();
+                Driver::new(config.event_capacity, clock.clone(), shards.max(1)).map(Arc::new)
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
         let slots: Box<[Slot]> = config
             .placement
             .iter()
@@ -130,19 +139,20 @@ impl Shared {
             })
             .collect();
         let workers = config.worker_threads;
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
+            clock,
+            block_on_busy: AtomicUsize::new(0),
             blocking: BlockingPool::new(&config),
             registry: Registry::new(slots.len()),
             idle: Idle::new(workers),
             used: AtomicUsize::new(workers),
             target_workers: AtomicUsize::new(workers),
             shutdown: AtomicBool::new(false),
-            next_group: AtomicUsize::new(0),
             resize_lock: Mutex::new(()),
             groups,
             slots,
             config,
-        })
+        }))
     }
 
     /// Starts the worker threads of a multi-thread runtime.
@@ -203,13 +213,30 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let hint = context::with_core(self, |core| core.map(|c| c.index()))
-            .unwrap_or_else(|| self.registry.any_shard());
+        let (hint, group) = context::with_core(self, |core| core.map(|c| (c.index(), c.group())))
+            .unwrap_or_else(|| {
+                let any = self.registry.any_shard();
+                (any, any % self.groups.len())
+            });
+        self.spawn_in(future, hint, group)
+    }
+
+    /// Spawns `future` as a task of `group`, registered in shard `hint`.
+    pub(crate) fn spawn_in<F>(
+        self: &Arc<Self>,
+        future: F,
+        hint: usize,
+        group: usize,
+    ) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let shared = self.clone();
         let schedule = WithInfo(move |runnable, info: ScheduleInfo| {
             shared.schedule(runnable, info.woken_while_running)
         });
-        let builder = TaskBuilder::new().metadata(TaskMeta::default());
+        let builder = TaskBuilder::new().metadata(TaskMeta::in_group(group));
         match self.registry.reserve(hint) {
             Some((reservation, registration)) => {
                 let (runnable, task) =
@@ -242,12 +269,22 @@ impl Shared {
         let schedule = move |runnable| {
             let shared = shared.clone();
             pool.schedule(runnable, move || {
-                Box::new(context::enter(Entered::BlockOn(shared.clone())))
+                let entered = context::enter(Entered::Blocking(shared.clone()));
+                Box::new((entered, shared.enter_group(0, 0)))
             })
         };
+        let job_shared = self.clone();
+        let job = async move {
+            let running = job_shared.blocking.running_guard();
+            let output = f();
+            drop(running);
+            // On a paused clock the runtime may now be idle: re-evaluate auto-advance.
+            job_shared.nudge_paused_drivers();
+            output
+        };
         let (runnable, task) = TaskBuilder::new()
-            .metadata(TaskMeta::default())
-            .spawn(move |_| TaskFuture::new(async move { f() }, None), schedule);
+            .metadata(TaskMeta::in_group(0))
+            .spawn(move |_| TaskFuture::new(job, None), schedule);
         let handle = TaskHandle::new(&runnable, task);
         runnable.schedule();
         handle
@@ -274,11 +311,7 @@ impl Shared {
 
     /// Pushes a task into a group's injector and wakes a worker if needed.
     pub(crate) fn schedule_remote(&self, runnable: Runnable) {
-        let group = if self.groups.len() == 1 {
-            0
-        } else {
-            self.next_group.fetch_add(1, Ordering::Relaxed) % self.groups.len()
-        };
+        let group = runnable.metadata().group;
         self.groups[group].injector.push(runnable);
         self.notify_parked();
         // A shutdown that raced with the push may have drained the injector
@@ -365,6 +398,39 @@ impl Shared {
         Ok(())
     }
 
+    /// Makes `group`'s reactor and timers (timer shard `shard`) current on this thread.
+    pub(crate) fn enter_group(&self, group: usize, shard: usize) -> GroupGuard {
+        let driver = &self.groups[group].driver;
+        GroupGuard {
+            _reactor: crate::reactor::enter(driver.reactor().clone()),
+            _time: crate::time::enter(driver.time().clone(), shard),
+        }
+    }
+
+    /// On a paused clock with the whole runtime idle (every worker parked, no
+    /// blocking job, no `block_on` thread awake): the earliest timer deadline
+    /// of any group, to jump the clock to. `None` otherwise.
+    pub(crate) fn auto_advance_target(&self) -> Option<std::time::Instant> {
+        if !self.clock.is_paused()
+            || self.idle.num_unparked() != 0
+            || self.blocking.running() != 0
+            || self.block_on_busy.load(Ordering::SeqCst) != 0
+        {
+            return None;
+        }
+        self.groups.iter().filter_map(|g| g.driver.time().next_deadline()).min()
+    }
+
+    /// On a paused clock, wakes every group's driver holder so it re-evaluates
+    /// auto-advance (something just went idle, or the clock just moved).
+    pub(crate) fn nudge_paused_drivers(&self) {
+        if self.clock.is_paused() {
+            for group in self.groups.iter() {
+                group.driver.unpark();
+            }
+        }
+    }
+
     /// Runs the shutdown protocol (module docs); waits at most `timeout` for
     /// blocking jobs. Idempotent.
     pub(crate) fn shutdown(self: &Arc<Self>, timeout: Duration) {
@@ -383,8 +449,20 @@ impl Shared {
         }
         self.drain_injectors();
         self.registry.close();
+        for group in self.groups.iter() {
+            group.driver.shutdown();
+        }
         self.blocking.shutdown(timeout.saturating_sub(start.elapsed()));
     }
+}
+
+/// Keeps a group's reactor and timers current on a thread (see `Shared::enter_group`).
+#[derive(Debug)]
+pub(crate) struct GroupGuard {
+    /// The reactor context.
+    _reactor: crate::reactor::EnterGuard,
+    /// The timer context.
+    _time: crate::time::EnterGuard,
 }
 
 /// Joins the thread occupying `slot`, unless it is the calling thread.

@@ -34,6 +34,16 @@ pub(crate) struct TaskMeta {
     /// Set by `JoinHandle::abort`; a worker that pops a task with this flag set
     /// drops the `Runnable` (and with it the future) instead of polling it.
     pub(crate) aborted: AtomicBool,
+    /// The worker group the task was spawned in: a wake from outside the
+    /// workers goes to this group's injector, keeping the task near its data.
+    pub(crate) group: usize,
+}
+
+impl TaskMeta {
+    /// Metadata of a task spawned in `group`.
+    pub(crate) fn in_group(group: usize) -> TaskMeta {
+        TaskMeta { aborted: AtomicBool::new(false), group }
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -109,6 +109,11 @@ impl WorkerCore {
         self.index
     }
 
+    /// The worker's group.
+    pub(crate) fn group(&self) -> usize {
+        self.group
+    }
+
     /// Schedules a task woken on this worker (see `shared.rs`, step 1).
     #[inline]
     pub(crate) fn schedule_local(&self, runnable: Runnable, yielded: bool) {
@@ -267,10 +272,13 @@ impl WorkerCore {
         bump(&metrics.parks, 1);
         let busy = self.busy_since.get().elapsed().as_nanos();
         bump(&metrics.busy_ns, u64::try_from(busy).unwrap_or(u64::MAX));
+        // On a paused clock, this park may be what makes the runtime idle: let
+        // the driver holders re-evaluate auto-advance.
+        shared.nudge_paused_drivers();
         let parker = self.parker.borrow();
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
-            parker.park(timeout);
+            parker.park(timeout, shared.auto_advance_target());
             let main_woken = woken.is_some_and(|w| w.load(Ordering::SeqCst));
             if self.has_tasks()
                 || main_woken
@@ -304,7 +312,7 @@ impl WorkerCore {
     fn maintenance(&self) {
         let driver = &self.shared.groups[self.group].driver;
         if let Some(turn) = driver.try_lock() {
-            turn.wait(Some(Duration::ZERO));
+            turn.poll();
         }
     }
 
@@ -360,6 +368,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     };
     let core = Rc::new(core);
     let _enter = context::enter(Entered::Worker(core.clone()));
+    let _io_and_time = shared.enter_group(core.group, index);
+    // Sub-millisecond timers need less than the default 50 us of timer slack;
+    // `Unsupported` off Linux is fine.
+    let _ = crate::time::set_worker_timer_slack();
     if let Some(start) = &shared.config.on_thread_start {
         start();
     }
@@ -390,6 +402,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     if let Some(stop) = &shared.config.on_thread_stop {
         stop();
     }
+    drop(_io_and_time);
     drop(_enter);
     let core = Rc::try_unwrap(core).expect("worker core still referenced after the loop");
     if retiring {

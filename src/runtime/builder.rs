@@ -17,6 +17,8 @@ const DEFAULT_EVENT_INTERVAL: u32 = 61;
 const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 31;
 /// Default most blocking-pool threads (tokio's default).
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// Default events per reactor wait.
+const DEFAULT_MAX_IO_EVENTS: usize = 1024;
 /// Default idle time before a blocking-pool thread exits (tokio's default).
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
@@ -71,6 +73,10 @@ pub struct Builder {
     numa: Numa,
     /// Whether workers are pinned to a CPU of their group.
     pin_workers: bool,
+    /// Events one reactor wait may return.
+    max_io_events_per_tick: usize,
+    /// Whether the clock starts paused.
+    start_paused: bool,
 }
 
 impl Builder {
@@ -90,6 +96,8 @@ impl Builder {
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
             numa: Numa::Auto,
             pin_workers: false,
+            max_io_events_per_tick: DEFAULT_MAX_IO_EVENTS,
+            start_paused: false,
         }
     }
 
@@ -281,6 +289,47 @@ impl Builder {
         self
     }
 
+    /// Most I/O events one reactor wait returns (the batch capacity).
+    ///
+    /// # Default
+    ///
+    /// 1024.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with `InvalidInput` for 0.
+    pub fn max_io_events_per_tick(&mut self, events: usize) -> &mut Self {
+        self.max_io_events_per_tick = events;
+        self
+    }
+
+    /// Starts the runtime's clock paused: time moves only through
+    /// [`crate::testing::advance`], or by jumping to the next timer when the
+    /// whole runtime is idle (auto-advance). For deterministic tests; works on
+    /// both flavours.
+    ///
+    /// # Default
+    ///
+    /// `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = hioload::Runtime::builder().worker_threads(2).start_paused(true).build().unwrap();
+    /// let elapsed = rt.block_on(async {
+    ///     let start = hioload::time::Instant::now();
+    ///     hioload::time::sleep(Duration::from_secs(3600)).await; // returns at once
+    ///     start.elapsed()
+    /// });
+    /// assert_eq!(elapsed, Duration::from_secs(3600));
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Self {
+        self.start_paused = paused;
+        self
+    }
+
     /// Builds the runtime and starts its worker threads.
     ///
     /// # Errors
@@ -317,6 +366,12 @@ impl Builder {
         check(self.global_queue_interval >= 1, || {
             format!("global_queue_interval must be at least 1 (got {})", self.global_queue_interval)
         })?;
+        check(self.max_io_events_per_tick >= 1, || {
+            format!(
+                "max_io_events_per_tick must be at least 1 (got {})",
+                self.max_io_events_per_tick
+            )
+        })?;
         check(self.max_blocking_threads >= 1, || {
             format!("max_blocking_threads must be at least 1 (got {})", self.max_blocking_threads)
         })?;
@@ -352,6 +407,8 @@ impl Builder {
             global_queue_interval: self.global_queue_interval,
             max_blocking_threads: self.max_blocking_threads,
             blocking_keep_alive: self.thread_keep_alive,
+            event_capacity: self.max_io_events_per_tick,
+            start_paused: self.start_paused,
         })
     }
 }

@@ -47,7 +47,7 @@ impl Runtime {
 
     /// Builds and starts a runtime from a validated configuration.
     pub(crate) fn from_config(config: Config) -> io::Result<Runtime> {
-        let shared = Shared::new(config);
+        let shared = Shared::new(config)?;
         let runtime = Runtime { handle: Handle::new(shared.clone()), shut_down: false };
         // On error the partly started runtime is dropped, which shuts it down.
         shared.start()?;
