@@ -11,7 +11,7 @@
 //!
 //! # Examples
 //!
-//! ```ignore
+//! ```
 //! use hioload::time::{sleep, Instant};
 //! use std::time::Duration;
 //!

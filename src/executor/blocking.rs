@@ -45,7 +45,7 @@ struct Inner {
     job_ready: Condvar,
     /// Shutdown waits here for the last thread.
     all_exited: Condvar,
-    /// Jobs being run right now (read by paused-time auto-advance).
+    /// Jobs queued or being run (read by paused-time auto-advance).
     running: AtomicUsize,
     /// Most threads.
     max_threads: usize,
@@ -83,13 +83,13 @@ impl BlockingPool {
         BlockingPool { inner: Arc::new(inner) }
     }
 
-    /// Jobs running right now.
+    /// Jobs queued or running right now.
     pub(crate) fn running(&self) -> usize {
         self.inner.running.load(Ordering::SeqCst)
     }
 
-    /// Counts a job as running until the guard drops (the job's closure holds it,
-    /// so a panicking job is counted out too).
+    /// Counts a job as pending or running until the guard drops (the job's
+    /// future holds it, so a panicking or never-run job is counted out too).
     pub(crate) fn running_guard(&self) -> RunningGuard {
         self.inner.running.fetch_add(1, Ordering::SeqCst);
         RunningGuard { pool: self.clone() }

@@ -274,8 +274,10 @@ impl Shared {
             })
         };
         let job_shared = self.clone();
+        // Counted from now (queued jobs too): paused time must not advance
+        // past a job that has not started yet.
+        let running = self.blocking.running_guard();
         let job = async move {
-            let running = job_shared.blocking.running_guard();
             let output = f();
             drop(running);
             // On a paused clock the runtime may now be idle: re-evaluate auto-advance.

@@ -110,7 +110,7 @@ impl RuntimeMetrics {
         self.shared.registry.live()
     }
 
-    /// `spawn_blocking` jobs running right now.
+    /// `spawn_blocking` jobs queued or running right now.
     pub fn num_blocking_jobs_running(&self) -> usize {
         self.shared.blocking.running()
     }

@@ -8,7 +8,7 @@ use std::{error, fmt, io};
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{error::Elapsed, timeout};
 /// use std::time::Duration;
 ///

@@ -19,7 +19,7 @@ const MISSED_AFTER: Duration = Duration::from_millis(5);
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{interval, Instant};
 /// use std::time::Duration;
 ///
@@ -47,7 +47,7 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{interval_at, Instant};
 /// use std::time::Duration;
 ///

@@ -1,7 +1,7 @@
 //! Timers: `sleep`, `timeout`, `interval`, a resettable `Sleep`, and the runtime's
 //! clock (real or paused); the names and semantics of `tokio::time`.
 //!
-//! ```ignore
+//! ```
 //! use hioload::time::{sleep, timeout, Instant};
 //! use std::time::Duration;
 //!

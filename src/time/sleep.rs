@@ -20,7 +20,7 @@ use super::instant::Instant;
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{sleep, Instant};
 /// use std::time::Duration;
 ///
@@ -47,7 +47,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{sleep_until, Instant};
 /// use std::time::Duration;
 ///
@@ -75,7 +75,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{sleep, Instant};
 /// use std::time::Duration;
 ///

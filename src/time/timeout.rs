@@ -21,7 +21,7 @@ use super::sleep::{sleep, sleep_until, Sleep};
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::timeout;
 /// use std::time::Duration;
 ///
@@ -44,7 +44,7 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use hioload::time::{timeout_at, Instant};
 /// use std::time::Duration;
 ///

@@ -1,0 +1,84 @@
+//! Paused (virtual) time: `Builder::start_paused`, auto-advance, `hioload::testing`.
+//! Pending: needs the runtime (start_paused, auto-advance in the park loop) merged.
+
+use std::time::Duration;
+
+use hioload::time::{sleep, timeout, Instant};
+
+fn paused() -> hioload::Runtime {
+    hioload::Runtime::builder().start_paused(true).build().unwrap()
+}
+
+#[test]
+fn an_hour_long_sleep_finishes_at_once_and_exactly() {
+    let real = std::time::Instant::now();
+    paused().block_on(async {
+        let start = Instant::now();
+        sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3_600));
+    });
+    assert!(real.elapsed() < Duration::from_secs(5), "auto-advance, not a real wait");
+}
+
+#[test]
+fn auto_advance_visits_deadlines_in_order() {
+    paused().block_on(async {
+        let start = Instant::now();
+        let a = hioload::spawn(async move {
+            sleep(Duration::from_millis(30)).await;
+            start.elapsed()
+        });
+        let b = hioload::spawn(async move {
+            sleep(Duration::from_micros(700)).await;
+            start.elapsed()
+        });
+        assert_eq!(b.await.unwrap(), Duration::from_micros(700));
+        assert_eq!(a.await.unwrap(), Duration::from_millis(30));
+    });
+}
+
+#[test]
+fn timeouts_fire_in_virtual_time() {
+    paused().block_on(async {
+        let start = Instant::now();
+        let r = timeout(Duration::from_secs(30), std::future::pending::<()>()).await;
+        assert!(r.is_err());
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+    });
+}
+
+#[test]
+fn pause_advance_resume_on_a_running_runtime() {
+    hioload::block_on(async {
+        hioload::testing::pause();
+        assert!(hioload::testing::is_paused());
+        let start = Instant::now();
+        let mut nap = Box::pin(sleep(Duration::from_secs(60)));
+        futures_lite::future::poll_once(nap.as_mut()).await;
+        hioload::testing::advance(Duration::from_secs(59)).await;
+        assert!(!nap.is_elapsed());
+        hioload::testing::advance(Duration::from_secs(1)).await;
+        assert!(nap.is_elapsed());
+        nap.await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        hioload::testing::resume();
+        assert!(!hioload::testing::is_paused());
+    });
+}
+
+#[test]
+fn no_auto_advance_while_a_blocking_job_runs() {
+    paused().block_on(async {
+        let start = Instant::now();
+        let blocking = hioload::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
+        let r = timeout(Duration::from_secs(3_600), blocking).await;
+        assert!(r.is_ok(), "the hour-long timeout must not be auto-advanced past the job");
+        assert!(start.elapsed() < Duration::from_secs(3_600));
+    });
+}
+
+#[test]
+#[should_panic(expected = "time is not paused")]
+fn advance_without_pause_panics() {
+    hioload::block_on(hioload::testing::advance(Duration::from_secs(1)));
+}

@@ -1,0 +1,167 @@
+//! `hioload::time::sleep` & co. through the public runtime (real clock).
+//! Pending: needs the runtime (block_on, spawn, Runtime::builder) merged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hioload::time::{sleep, sleep_until, Instant};
+
+/// Aborts the test process if the guard is not dropped within `limit`.
+struct Watchdog(Arc<AtomicBool>);
+
+fn watchdog(limit: Duration) -> Watchdog {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("watchdog: test still running after {limit:?}");
+        std::process::abort();
+    });
+    Watchdog(done)
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn sub_millisecond_sleeps_are_never_early() {
+    let _w = watchdog(Duration::from_secs(30));
+    hioload::block_on(async {
+        let mut best = Duration::MAX;
+        for i in 0..200u64 {
+            let want = Duration::from_micros(100 + i * 7 % 900);
+            let start = Instant::now();
+            sleep(want).await;
+            let took = start.elapsed();
+            assert!(took >= want, "early: {took:?} < {want:?}");
+            best = best.min(took - want);
+        }
+        // Best of N against a generous bound (smol-rs/polling tests/precision.rs style).
+        assert!(best < Duration::from_micros(500), "best lateness {best:?}");
+    });
+}
+
+#[test]
+fn sleep_until_the_past_completes_at_once() {
+    hioload::block_on(async {
+        let past = Instant::now() - Duration::from_millis(1);
+        let start = std::time::Instant::now();
+        sleep_until(past).await;
+        sleep(Duration::ZERO).await;
+        assert!(start.elapsed() < Duration::from_millis(100));
+    });
+}
+
+#[test]
+fn many_tasks_sleeping_concurrently_all_wake() {
+    let _w = watchdog(Duration::from_secs(30));
+    hioload::block_on(async {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..10_000u64)
+            .map(|i| {
+                hioload::spawn(async move {
+                    let d = Duration::from_micros(i * 31 % 50_000);
+                    sleep(d).await;
+                    assert!(start.elapsed() >= d);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn dropping_a_sleep_cancels_it_and_the_runtime_stays_idle() {
+    hioload::block_on(async {
+        for _ in 0..200_000 {
+            drop(sleep(Duration::from_secs(10)));
+        }
+        let mut registered = Vec::new();
+        for _ in 0..1_000 {
+            let mut s = Box::pin(sleep(Duration::from_secs(10)));
+            // Poll once to register, then drop.
+            futures_lite::future::poll_once(s.as_mut()).await;
+            registered.push(s);
+        }
+        drop(registered);
+        sleep(Duration::from_millis(1)).await;
+    });
+}
+
+#[test]
+fn reset_is_the_idle_timeout_pattern() {
+    let _w = watchdog(Duration::from_secs(30));
+    hioload::block_on(async {
+        let start = Instant::now();
+        let mut idle = Box::pin(sleep(Duration::from_millis(20)));
+        // "Activity" every 5 ms for 30 ms keeps pushing the idle deadline back.
+        for _ in 0..6 {
+            sleep(Duration::from_millis(5)).await;
+            assert!(!idle.is_elapsed());
+            idle.as_mut().reset(Instant::now() + Duration::from_millis(20));
+        }
+        idle.as_mut().await;
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        // Earlier, after completion.
+        idle.as_mut().reset(Instant::now() + Duration::from_millis(1));
+        assert!(!idle.is_elapsed());
+        idle.as_mut().await;
+        assert!(idle.is_elapsed());
+    });
+}
+
+#[test]
+fn sleep_is_send_and_moves_between_workers() {
+    let rt = hioload::Runtime::builder().worker_threads(4).build().unwrap();
+    rt.block_on(async {
+        let s = sleep(Duration::from_millis(2));
+        // Created here, awaited (and so registered/fired) on whatever worker runs it.
+        hioload::spawn(s).await.unwrap();
+    });
+}
+
+#[test]
+#[should_panic(expected = "must be called from inside a hioload runtime")]
+fn sleep_outside_a_runtime_panics() {
+    drop(sleep(Duration::from_millis(1)));
+}
+
+#[test]
+fn polling_a_sleep_after_its_runtime_shut_down_panics_clearly() {
+    let rt = hioload::Runtime::new().unwrap();
+    // Created inside the runtime, carried out of it (in an Option: not itself a future).
+    let s = rt.block_on(async { Some(sleep(Duration::from_secs(3_600))) }).unwrap();
+    drop(rt);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures_lite::future::block_on(s);
+    }))
+    .expect_err("a timer of a dead runtime must not hang");
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains("shut down"), "{msg}");
+}
+
+#[test]
+fn far_future_sleeps_do_not_overflow() {
+    hioload::block_on(async {
+        let s = sleep(Duration::MAX);
+        assert!(s.deadline() > Instant::now() + Duration::from_secs(86_400 * 365 * 10));
+        let r = hioload::time::timeout(Duration::from_millis(1), s).await;
+        assert!(r.is_err());
+    });
+}
