@@ -86,6 +86,49 @@ impl Handle {
         JoinHandle::new(self.shared.spawn(future))
     }
 
+    /// Spawns `future` to start at `deadline` (the seed design's
+    /// `Schedule(delay, fn) -> Cancelable`): until then the task is only a timer.
+    /// Aborting the handle before the deadline cancels the timer, and the
+    /// future never runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hioload::time::Instant;
+    ///
+    /// let rt = hioload::Runtime::new().unwrap();
+    /// let start = rt.block_on(async { Instant::now() });
+    /// let late = rt.handle().spawn_at(start + Duration::from_millis(5), async { "late" });
+    /// assert_eq!(rt.block_on(late).unwrap(), "late");
+    ///
+    /// let never = rt.handle().spawn_after(Duration::from_secs(3600), async { unreachable!() });
+    /// never.abort();
+    /// assert!(rt.block_on(never).unwrap_err().is_cancelled());
+    /// ```
+    pub fn spawn_at<F>(&self, deadline: crate::time::Instant, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(async move {
+            crate::time::sleep_until(deadline).await;
+            future.await
+        })
+    }
+
+    /// Spawns `future` to start after `delay` (see [`Handle::spawn_at`]).
+    pub fn spawn_after<F>(&self, delay: std::time::Duration, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn(async move {
+            crate::time::sleep(delay).await;
+            future.await
+        })
+    }
+
     /// Runs a blocking closure on this runtime's blocking pool.
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
