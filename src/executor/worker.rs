@@ -311,8 +311,10 @@ impl WorkerCore {
     /// Periodic work of a busy worker: poll I/O without blocking.
     fn maintenance(&self) {
         let driver = &self.shared.groups[self.group].driver;
-        if let Some(turn) = driver.try_lock() {
-            turn.poll();
+        match driver.try_lock() {
+            Some(turn) => turn.poll(),
+            // Another worker holds the driver: still fire our own shard's timers.
+            None => driver.time().process_shard(self.index),
         }
     }
 

@@ -120,6 +120,12 @@ impl RuntimeMetrics {
         std::time::Duration::from_nanos(read_metric(&self.shared.slots[worker].metrics.busy_ns))
     }
 
+    /// Timers registered and not yet fired or cancelled, over all groups
+    /// (takes each timer shard's lock briefly: not for hot paths).
+    pub fn num_pending_timers(&self) -> usize {
+        self.shared.groups.iter().map(|g| g.driver.time().len()).sum()
+    }
+
     /// Threads of the blocking pool, idle or busy.
     pub fn num_blocking_threads(&self) -> usize {
         self.shared.blocking.num_threads()

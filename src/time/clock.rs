@@ -51,11 +51,13 @@ struct State {
 
 impl Clock {
     /// A clock that reads real time.
+    #[cfg(test)]
     pub(crate) fn real() -> Clock {
         Clock::new(false)
     }
 
     /// A clock that starts paused at the current real time (`Builder::start_paused(true)`).
+    #[cfg(test)]
     pub(crate) fn paused() -> Clock {
         Clock::new(true)
     }
@@ -86,6 +88,7 @@ impl Clock {
     }
 
     /// The instant the wheel deadlines count from.
+    #[cfg(test)]
     pub(crate) fn origin(&self) -> Instant {
         self.inner.origin
     }

@@ -152,6 +152,7 @@ impl<T> Wheel<T> {
     /// Call repeatedly until `None`; `now` may not go backwards (an earlier value is
     /// treated as the latest one). Between calls the caller may drop its lock: the
     /// wheel state is consistent after every call.
+    #[cfg(test)]
     pub(crate) fn poll(&mut self, now: u64) -> Option<T> {
         self.poll_with(now, |_| None)
     }
