@@ -23,11 +23,68 @@ use super::worker::WorkerCore;
 /// Tasks run between two polls of the main future in the current-thread flavour.
 const MAIN_POLL_BUDGET: u32 = 61;
 
-/// Wakes a thread blocked in `block_on`.
+/// The `block_on_busy` protocol shared by both wakers: a thread inside
+/// `block_on` counts as busy from the moment its future is woken until the
+/// poll that follows has returned, so paused time never jumps while a woken
+/// `block_on` future has yet to run.
 #[derive(Debug)]
-struct ThreadNotify {
+struct MainWake {
     /// Set by `wake`, cleared by the poller.
     woken: AtomicBool,
+    /// The runtime, whose `block_on_busy` counts this future while woken.
+    shared: Arc<Shared>,
+}
+
+impl MainWake {
+    /// A future about to be polled for the first time: woken, counted busy.
+    fn new(shared: &Arc<Shared>) -> MainWake {
+        shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
+        MainWake { woken: AtomicBool::new(true), shared: shared.clone() }
+    }
+
+    /// Marks the future woken; `true` if it was not already (then wake the thread).
+    fn wake(&self) -> bool {
+        // Counted before the flag is visible, so the poller cannot consume the
+        // wake (and uncount it) before it was counted.
+        self.shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
+        if self.woken.swap(true, Ordering::SeqCst) {
+            self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Consumes a wake: `Some(guard)` that uncounts it after the poll.
+    fn take(&self) -> Option<PollCount<'_>> {
+        // `then`, not `then_some`: the guard must exist only for a consumed wake.
+        self.woken.swap(false, Ordering::SeqCst).then(|| PollCount { wake: self })
+    }
+
+    /// Whether a wake is pending.
+    fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
+}
+
+/// Uncounts a consumed wake once the poll it allowed has returned (or panicked).
+struct PollCount<'a> {
+    /// The wake state.
+    wake: &'a MainWake,
+}
+
+impl Drop for PollCount<'_> {
+    fn drop(&mut self) {
+        self.wake.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
+        // On a paused clock the runtime may now be idle.
+        self.wake.shared.nudge_paused_drivers();
+    }
+}
+
+/// Wakes a thread blocked in `block_on` (multi-thread flavour).
+#[derive(Debug)]
+struct ThreadNotify {
+    /// Woken flag and busy count.
+    main: MainWake,
     /// The blocked thread.
     thread: Thread,
 }
@@ -38,7 +95,7 @@ impl Wake for ThreadNotify {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.woken.swap(true, Ordering::SeqCst) {
+        if self.main.wake() {
             self.thread.unpark();
         }
     }
@@ -47,8 +104,8 @@ impl Wake for ThreadNotify {
 /// Wakes the current-thread driver: flags the main future and unparks slot 0.
 #[derive(Debug)]
 struct MainNotify {
-    /// Set by `wake`, cleared before each poll of the main future.
-    woken: AtomicBool,
+    /// Woken flag and busy count.
+    main: MainWake,
     /// Slot 0's unparker.
     unparker: Unparker,
 }
@@ -59,7 +116,7 @@ impl Wake for MainNotify {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.woken.swap(true, Ordering::SeqCst) {
+        if self.main.wake() {
             self.unparker.unpark();
         }
     }
@@ -77,50 +134,22 @@ pub(crate) fn assert_not_in_runtime() {
     }
 }
 
-/// Counts this thread as awake in `block_on` (see `Shared::block_on_busy`).
-struct Busy<'a> {
-    /// The runtime.
-    shared: &'a Shared,
-}
-
-impl<'a> Busy<'a> {
-    /// Counts the thread in.
-    fn enter(shared: &'a Shared) -> Busy<'a> {
-        shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
-        Busy { shared }
-    }
-
-    /// Sleeps until woken, counted out meanwhile (paused time may advance).
-    fn park(&self) {
-        self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
-        self.shared.nudge_paused_drivers();
-        thread::park();
-        self.shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Polls `future` on this thread until it completes (multi-thread flavour).
 pub(crate) fn block_on_waiting<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let _enter = context::enter(Entered::BlockOn(shared.clone()));
     let _io_and_time = shared.enter_group(0, 0);
-    let busy = Busy::enter(shared);
-    let notify = Arc::new(ThreadNotify { woken: AtomicBool::new(true), thread: thread::current() });
+    let notify = Arc::new(ThreadNotify { main: MainWake::new(shared), thread: thread::current() });
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
-        if notify.woken.swap(false, Ordering::SeqCst) {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
+        match notify.main.take() {
+            Some(_polling) => {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
             }
-        } else {
-            busy.park();
+            None => thread::park(),
         }
     }
 }
@@ -137,7 +166,7 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
     // thread now drives the runtime (documented on `Builder::current_thread`).
     let _ = crate::time::set_worker_timer_slack();
     let notify = Arc::new(MainNotify {
-        woken: AtomicBool::new(true),
+        main: MainWake::new(shared),
         unparker: shared.slots[0].unparker.clone(),
     });
     let waker = Waker::from(notify.clone());
@@ -145,7 +174,7 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
     let mut future = pin!(future);
     let mut tick = 0u32;
     let output = loop {
-        if notify.woken.swap(false, Ordering::SeqCst) {
+        if let Some(_polling) = notify.main.take() {
             if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                 break output;
             }
@@ -160,12 +189,12 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
                 }
                 None => break,
             }
-            if notify.woken.load(Ordering::Relaxed) {
+            if notify.main.is_woken() {
                 break;
             }
         }
-        if !ran && !notify.woken.load(Ordering::SeqCst) {
-            core.park_current_thread(&notify.woken);
+        if !ran && !notify.main.is_woken() {
+            core.park_current_thread(&notify.main.woken);
         }
     };
     drop(_io_and_time);

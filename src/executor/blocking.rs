@@ -19,6 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::config::{Callback, Config};
+use super::context;
 use super::shared::lock;
 use super::task_cell::Runnable;
 
@@ -26,7 +27,7 @@ use super::task_cell::Runnable;
 #[derive(Debug, Default)]
 struct Synced {
     /// Jobs waiting for a thread.
-    queue: VecDeque<Runnable>,
+    queue: VecDeque<Job>,
     /// Threads alive.
     num_threads: usize,
     /// Threads waiting for a job.
@@ -46,7 +47,7 @@ struct Inner {
     /// Shutdown waits here for the last thread.
     all_exited: Condvar,
     /// Jobs queued or being run (read by paused-time auto-advance).
-    running: AtomicUsize,
+    running: Arc<AtomicUsize>,
     /// Most threads.
     max_threads: usize,
     /// Idle time before a thread exits.
@@ -73,7 +74,7 @@ impl BlockingPool {
             synced: Mutex::default(),
             job_ready: Condvar::new(),
             all_exited: Condvar::new(),
-            running: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
             max_threads: config.max_blocking_threads,
             keep_alive: config.blocking_keep_alive,
             on_thread_start: config.on_thread_start.clone(),
@@ -88,13 +89,6 @@ impl BlockingPool {
         self.inner.running.load(Ordering::SeqCst)
     }
 
-    /// Counts a job as pending or running until the guard drops (the job's
-    /// future holds it, so a panicking or never-run job is counted out too).
-    pub(crate) fn running_guard(&self) -> RunningGuard {
-        self.inner.running.fetch_add(1, Ordering::SeqCst);
-        RunningGuard { pool: self.clone() }
-    }
-
     /// Threads alive (idle or running a job).
     pub(crate) fn num_threads(&self) -> usize {
         lock(&self.inner.synced).num_threads
@@ -105,9 +99,12 @@ impl BlockingPool {
     /// `enter` runs first on every new thread (it enters the runtime context).
     pub(crate) fn schedule(
         &self,
-        job: Runnable,
+        runnable: Runnable,
         enter: impl Fn() -> Box<dyn std::any::Any> + Send + 'static,
     ) {
+        // Counted from here until the job has run (and woken its awaiter) or
+        // was dropped unrun: paused time must not advance past it.
+        let job = Job { runnable, _count: RunningCount::new(&self.inner.running) };
         let mut synced = lock(&self.inner.synced);
         if synced.shutdown {
             drop(synced);
@@ -171,16 +168,33 @@ impl BlockingPool {
     }
 }
 
-/// A running job; see [`BlockingPool::running_guard`].
+/// A queued job and its place in the pool's `running` count.
 #[derive(Debug)]
-pub(crate) struct RunningGuard {
-    /// The pool whose count to decrement.
-    pool: BlockingPool,
+struct Job {
+    /// The task.
+    runnable: Runnable,
+    /// Released after the job ran (or when it is dropped unrun).
+    _count: RunningCount,
 }
 
-impl Drop for RunningGuard {
+/// One unit of `Inner::running`, released when dropped.
+#[derive(Debug)]
+struct RunningCount {
+    /// The pool's counter.
+    counter: Arc<AtomicUsize>,
+}
+
+impl RunningCount {
+    /// Counts one more job.
+    fn new(counter: &Arc<AtomicUsize>) -> RunningCount {
+        counter.fetch_add(1, Ordering::SeqCst);
+        RunningCount { counter: counter.clone() }
+    }
+}
+
+impl Drop for RunningCount {
     fn drop(&mut self) {
-        self.pool.inner.running.fetch_sub(1, Ordering::SeqCst);
+        self.counter.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -202,13 +216,21 @@ impl Inner {
         loop {
             if let Some(job) = synced.queue.pop_front() {
                 drop(synced);
-                if job.metadata().aborted.load(Ordering::Acquire) {
+                let Job { runnable, _count: count } = job;
+                if runnable.metadata().aborted.load(Ordering::Acquire) {
                     // Aborted before it started: drop it unrun.
-                    drop(job);
-                    synced = lock(&self.synced);
-                    continue;
+                    drop(runnable);
+                } else {
+                    // `run` completes the task and wakes its awaiter; only then
+                    // is the job counted out.
+                    runnable.run();
                 }
-                job.run();
+                drop(count);
+                // On a paused clock the runtime may now be idle: let the
+                // drivers re-evaluate auto-advance.
+                if let Some(shared) = context::current_shared() {
+                    shared.nudge_paused_drivers();
+                }
                 synced = lock(&self.synced);
                 continue;
             }

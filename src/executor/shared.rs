@@ -273,17 +273,7 @@ impl Shared {
                 Box::new((entered, shared.enter_group(0, 0)))
             })
         };
-        let job_shared = self.clone();
-        // Counted from now (queued jobs too): paused time must not advance
-        // past a job that has not started yet.
-        let running = self.blocking.running_guard();
-        let job = async move {
-            let output = f();
-            drop(running);
-            // On a paused clock the runtime may now be idle: re-evaluate auto-advance.
-            job_shared.nudge_paused_drivers();
-            output
-        };
+        let job = async move { f() };
         let (runnable, task) = TaskBuilder::new()
             .metadata(TaskMeta::in_group(0))
             .spawn(move |_| TaskFuture::new(job, None), schedule);
