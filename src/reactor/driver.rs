@@ -120,7 +120,7 @@ impl Reactor {
     /// The reactor shut down, or the poller refused the handle.
     pub(crate) unsafe fn register(&self, raw: RawSource) -> io::Result<Arc<ScheduledIo>> {
         if self.shut_down.load(Ordering::Acquire) {
-            return Err(super::shutdown_error());
+            return Err(shutdown_error());
         }
         let io = self.registry.allocate(raw)?;
         let key = io.key();
@@ -180,7 +180,7 @@ impl Reactor {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         };
         if self.shut_down.load(Ordering::Acquire) {
-            return Some(Err(super::shutdown_error()));
+            return Some(Err(shutdown_error()));
         }
         // Step 2: no batch is in flight, so deregistered slots can go.
         self.registry.release_pending();
@@ -238,6 +238,11 @@ impl Reactor {
     pub(crate) fn registrations(&self) -> usize {
         self.registry.len()
     }
+}
+
+/// The error of every operation on a reactor that shut down.
+pub(crate) fn shutdown_error() -> io::Error {
+    io::Error::other("runtime shut down: the reactor no longer drives I/O")
 }
 
 impl fmt::Debug for Reactor {

@@ -48,11 +48,6 @@ pub(crate) use current::current;
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
 pub(crate) use current::{enter, try_current, EnterGuard};
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
-pub(crate) use driver::Reactor;
+pub(crate) use driver::{shutdown_error, Reactor};
 pub(crate) use ready::Direction;
 pub(crate) use registration::Registration;
-
-/// The error of every operation on a reactor that shut down.
-pub(crate) fn shutdown_error() -> std::io::Error {
-    std::io::Error::other("runtime shut down: the reactor no longer drives I/O")
-}
