@@ -242,3 +242,72 @@ fn net_types_outside_a_runtime_panic_clearly() {
     let std = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let _ = UdpSocket::from_std(std);
 }
+
+#[test]
+fn several_tasks_accept_on_one_listener() {
+    TestDriver::each_mode(|driver| {
+        let listener = Arc::new(block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..4)
+            .map(|_| {
+                let listener = listener.clone();
+                spawn_on(
+                    &driver.reactor,
+                    async move { listener.accept().await.map(|(_, peer)| peer) },
+                )
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(30)); // all four are waiting
+        let clients: Vec<_> = (0..4).map(|_| block_on(TcpStream::connect(addr)).unwrap()).collect();
+        let mut peers: Vec<_> = acceptors.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+        let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        peers.sort();
+        locals.sort();
+        assert_eq!(peers, locals);
+    });
+}
+
+/// Env var that makes `accept_at_the_fd_limit_returns_emfile` run its body (in a child
+/// process: it exhausts the process's file descriptors).
+#[cfg(unix)]
+const EMFILE_CHILD: &str = "HIOLOAD_TEST_EMFILE_CHILD";
+
+#[cfg(unix)]
+#[test]
+fn accept_at_the_fd_limit_returns_emfile_without_spinning() {
+    if std::env::var_os(EMFILE_CHILD).is_none() {
+        let name = "net::tests::accept_at_the_fd_limit_returns_emfile_without_spinning";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(EMFILE_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "child failed:\n{text}");
+        return;
+    }
+    let _driver = TestDriver::start(true);
+    let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Queued in the backlog before the table is full.
+    let _client = std::net::TcpStream::connect(addr).unwrap();
+    let mut hoard = Vec::new();
+    let spare = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    loop {
+        match spare.try_clone() {
+            Ok(fd) => hoard.push(fd),
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+                break;
+            }
+        }
+    }
+    let start = Instant::now();
+    let err = block_on(listener.accept()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(1), "accept did not fail fast");
+    // Freeing descriptors makes the same listener usable again.
+    hoard.truncate(hoard.len() - 8);
+    block_on(listener.accept()).unwrap();
+}
