@@ -311,3 +311,19 @@ fn accept_at_the_fd_limit_returns_emfile_without_spinning() {
     hoard.truncate(hoard.len() - 8);
     block_on(listener.accept()).unwrap();
 }
+
+#[test]
+fn public_net_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TcpListener>();
+    send_sync::<TcpStream>();
+    send_sync::<UdpSocket>();
+    send_sync::<super::OwnedReadHalf>();
+    send_sync::<super::OwnedWriteHalf>();
+    send_sync::<super::ReadHalf<'static>>();
+    send_sync::<super::Incoming<'static>>();
+    #[cfg(unix)]
+    send_sync::<super::UnixStream>();
+    #[cfg(unix)]
+    send_sync::<super::UnixListener>();
+}

@@ -200,3 +200,11 @@ fn batch_larger_than_capacity_is_dispatched_over_turns() {
         }
     });
 }
+
+#[test]
+fn reactor_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Reactor>();
+    send_sync::<super::Registration>();
+    send_sync::<Async<UdpSocket>>();
+}
