@@ -175,3 +175,67 @@ impl<T: fmt::Debug> fmt::Debug for Async<T> {
         f.debug_struct("Async").field("io", &self.io).finish_non_exhaustive()
     }
 }
+
+/// Implements the platform's handle-borrowing traits (`AsFd` + `AsRawFd` on unix,
+/// `AsSocket` + `AsRawSocket` on Windows) for types whose `io` field is an `Async<_>`,
+/// so users can set socket options (e.g. with `socket2::SockRef`).
+macro_rules! impl_as_handle {
+    ($($ty:ty),* $(,)?) => {$(
+        #[cfg(unix)]
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+
+        #[cfg(unix)]
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                self.io.get_ref().as_socket()
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                self.io.get_ref().as_raw_socket()
+            }
+        }
+    )*};
+}
+pub(crate) use impl_as_handle;
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd> std::os::fd::AsFd for Async<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for Async<T> {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.io.as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsRawSocket> std::os::windows::io::AsRawSocket for Async<T> {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.io.as_raw_socket()
+    }
+}

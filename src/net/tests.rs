@@ -327,3 +327,17 @@ fn public_net_types_are_send_and_sync() {
     #[cfg(unix)]
     send_sync::<super::UnixListener>();
 }
+
+#[test]
+fn net_types_lend_their_handle_for_socket_options() {
+    TestDriver::each_mode(|_driver| {
+        let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let stream = block_on(TcpStream::connect(listener.local_addr().unwrap())).unwrap();
+        stream.set_nodelay(true).unwrap();
+        assert!(socket2::SockRef::from(&stream).tcp_nodelay().unwrap());
+        let udp = block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+        socket2::SockRef::from(&udp).set_broadcast(true).unwrap();
+        assert!(socket2::SockRef::from(&udp).broadcast().unwrap());
+        assert!(socket2::SockRef::from(&listener).reuse_address().is_ok());
+    });
+}

@@ -213,3 +213,5 @@ impl fmt::Debug for UdpSocket {
             .finish()
     }
 }
+
+crate::net::async_io::impl_as_handle!(UdpSocket);

@@ -49,6 +49,10 @@ use super::registry::Registry;
 use super::scheduled_io::{Mode, ScheduledIo, WaiterId};
 use crate::sys::RawSource;
 
+/// The event batch size the runtime uses unless configured otherwise: one wait returns at
+/// most this many events (more stay queued in the OS for the next turn).
+pub(crate) const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
 /// The I/O driver of one worker group: see the module docs for the turn protocol.
 pub(crate) struct Reactor {
     /// The OS poller (epoll / IOCP).

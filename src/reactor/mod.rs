@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! Reactor::new(event_capacity: usize) -> io::Result<Reactor>      // 0 is an error naming it
+//! reactor::DEFAULT_EVENT_CAPACITY = 1024                          // the default batch size
 //! Reactor::try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>>
 //!     // None at once if another thread is turning; else waits up to `timeout`
 //!     // (None = until an event or notify), dispatches the batch, wakes the tasks
@@ -48,6 +49,6 @@ pub(crate) use current::current;
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
 pub(crate) use current::{enter, try_current, EnterGuard};
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
-pub(crate) use driver::{shutdown_error, Reactor};
+pub(crate) use driver::{shutdown_error, Reactor, DEFAULT_EVENT_CAPACITY};
 pub(crate) use ready::Direction;
 pub(crate) use registration::Registration;

@@ -161,3 +161,5 @@ impl Stream for Incoming<'_> {
         self.listener.poll_accept(cx).map(|result| Some(result.map(|(stream, _)| stream)))
     }
 }
+
+crate::net::async_io::impl_as_handle!(TcpListener);

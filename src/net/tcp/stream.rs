@@ -337,3 +337,5 @@ impl fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+crate::net::async_io::impl_as_handle!(TcpStream);
