@@ -53,8 +53,12 @@ impl<T: AsSource> Async<T> {
     #[track_caller]
     pub fn new(io: T) -> io::Result<Async<T>> {
         let reactor = reactor::current();
-        // SAFETY: `io` owns (or borrows for its whole life) the handle and is stored next
-        // to the registration, which is dropped or deregistered before `io`.
+        // SAFETY: `io` owns the handle, or borrows it for a lifetime `Async<T>` carries, and
+        // is stored next to the registration, which is dropped (deregistered) before `io`
+        // (field order) or deregistered by `into_inner` before `io` is handed back. A `T`
+        // that closed its handle through `&self` would break `AsFd`'s I/O-safety contract;
+        // even then the poller only sees a stale fd number (a failed or misdirected
+        // `epoll_ctl`), never memory of ours.
         let registration = unsafe { Registration::new(reactor, raw_source(&io))? };
         Ok(Async { registration, io })
     }
