@@ -287,6 +287,8 @@ fn accept_at_the_fd_limit_returns_emfile_without_spinning() {
         assert!(out.status.success() && text.contains("1 passed"), "child failed:\n{text}");
         return;
     }
+    // Only this child process is affected; a low limit makes exhausting it quick.
+    crate::sys::set_open_files_soft_limit(256).unwrap();
     let _driver = TestDriver::start(true);
     let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
