@@ -102,7 +102,12 @@ fn peer_close_gives_eof_to_waiting_reader() {
 #[test]
 fn connect_to_closed_port_is_refused_fast() {
     TestDriver::each_mode(|_driver| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A bound but not listening socket: connects get RST, and the port stays ours (a
+        // dropped listener's port could be reused by a concurrent test).
+        let closed =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        closed.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        let port = closed.local_addr().unwrap().as_socket().unwrap().port();
         let start = Instant::now();
         let err = block_on(TcpStream::connect(("127.0.0.1", port))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
