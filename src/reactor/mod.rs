@@ -25,6 +25,20 @@
 //! `Reactor` is `Send + Sync`. Net types go through [`Registration`] (register, wait in
 //! a direction, clear readiness after `WouldBlock`, deregister on drop).
 //!
+//! # What the executor must do
+//!
+//! 1. Create one reactor per worker group and `enter` it on each worker thread and in
+//!    `block_on` (net types register with the current reactor when created).
+//! 2. Whenever every worker of the group is idle, one of them must be parked *in*
+//!    `try_turn(timeout)` (timeout = until the next timer), not on a condvar: otherwise
+//!    I/O readiness is never collected. The others park elsewhere.
+//! 3. When work arrives for the worker parked in the poller, call `notify()` (if no thread
+//!    is in `try_turn`, the next turn returns at once instead).
+//! 4. Busy workers call `try_turn(Some(Duration::ZERO))` every N ticks; a turn costs five
+//!    syscalls with `polling` 3.11 (see `driver.rs`), so N should be tens (tokio: 61).
+//! 5. At runtime shutdown call `shutdown()`; from then on `try_turn` returns
+//!    `Some(Err(..))` at once, so stop turning.
+//!
 //! # Layout
 //!
 //! - `ready.rs`: readiness bits, directions, the packed readiness word + tick;
