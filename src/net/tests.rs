@@ -233,6 +233,11 @@ fn unix_listener_stream_and_pair() {
         assert_eq!(all, b"unix");
         client.join().unwrap();
         let _ = std::fs::remove_file(&dir);
+        let (d1, d2) = super::UnixDatagram::pair().unwrap();
+        block_on(d1.send(b"dgram")).unwrap();
+        let mut dbuf = [0; 8];
+        let n = block_on(d2.recv(&mut dbuf)).unwrap();
+        assert_eq!(&dbuf[..n], b"dgram");
         let (mut x, mut y) = UnixStream::pair().unwrap();
         block_on(x.write_all(b"p")).unwrap();
         let mut b = [0; 1];
@@ -333,6 +338,8 @@ fn public_net_types_are_send_and_sync() {
     send_sync::<super::UnixStream>();
     #[cfg(unix)]
     send_sync::<super::UnixListener>();
+    #[cfg(unix)]
+    send_sync::<super::UnixDatagram>();
 }
 
 #[test]
@@ -346,5 +353,11 @@ fn net_types_lend_their_handle_for_socket_options() {
         socket2::SockRef::from(&udp).set_broadcast(true).unwrap();
         assert!(socket2::SockRef::from(&udp).broadcast().unwrap());
         assert!(socket2::SockRef::from(&listener).reuse_address().is_ok());
+        stream.set_ttl(42).unwrap();
+        assert_eq!(stream.ttl().unwrap(), 42);
+        udp.set_ttl(7).unwrap();
+        assert_eq!(udp.ttl().unwrap(), 7);
+        listener.set_ttl(9).unwrap();
+        assert_eq!(listener.ttl().unwrap(), 9);
     });
 }
