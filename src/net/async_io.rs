@@ -90,6 +90,25 @@ impl<T> Async<T> {
     /// clears the readiness so that the next `readable()` really waits. Replaces tokio's
     /// `AsyncFd::readable` + `try_io`.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use hioload::net::Async;
+    ///
+    /// async fn recv(socket: &Async<std::net::UdpSocket>, buf: &mut [u8]) -> io::Result<usize> {
+    ///     loop {
+    ///         socket.readable().await?;
+    ///         match socket.try_read_with(|s| s.recv(buf)) {
+    ///             // A false positive: readiness is now cleared, so the next wait sleeps.
+    ///             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+    ///             result => return result,
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = recv; // examples become `hioload::block_on(..)` calls with the runtime
+    /// ```
+    ///
     /// # Errors
     ///
     /// The runtime shut down.
