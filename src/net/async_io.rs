@@ -53,8 +53,12 @@ impl<T: AsSource> Async<T> {
     #[track_caller]
     pub fn new(io: T) -> io::Result<Async<T>> {
         let reactor = reactor::current();
-        // SAFETY: `io` owns (or borrows for its whole life) the handle and is stored next
-        // to the registration, which is dropped or deregistered before `io`.
+        // SAFETY: `io` owns the handle, or borrows it for a lifetime `Async<T>` carries, and
+        // is stored next to the registration, which is dropped (deregistered) before `io`
+        // (field order) or deregistered by `into_inner` before `io` is handed back. A `T`
+        // that closed its handle through `&self` would break `AsFd`'s I/O-safety contract;
+        // even then the poller only sees a stale fd number (a failed or misdirected
+        // `epoll_ctl`), never memory of ours.
         let registration = unsafe { Registration::new(reactor, raw_source(&io))? };
         Ok(Async { registration, io })
     }
@@ -85,6 +89,25 @@ impl<T> Async<T> {
     /// data): do the operation with [`Async::try_read_with`], which on `WouldBlock`
     /// clears the readiness so that the next `readable()` really waits. Replaces tokio's
     /// `AsyncFd::readable` + `try_io`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use hioload::net::Async;
+    ///
+    /// async fn recv(socket: &Async<std::net::UdpSocket>, buf: &mut [u8]) -> io::Result<usize> {
+    ///     loop {
+    ///         socket.readable().await?;
+    ///         match socket.try_read_with(|s| s.recv(buf)) {
+    ///             // A false positive: readiness is now cleared, so the next wait sleeps.
+    ///             Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+    ///             result => return result,
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = recv; // examples become `hioload::block_on(..)` calls with the runtime
+    /// ```
     ///
     /// # Errors
     ///
@@ -173,5 +196,69 @@ impl<T> Async<T> {
 impl<T: fmt::Debug> fmt::Debug for Async<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Async").field("io", &self.io).finish_non_exhaustive()
+    }
+}
+
+/// Implements the platform's handle-borrowing traits (`AsFd` + `AsRawFd` on unix,
+/// `AsSocket` + `AsRawSocket` on Windows) for types whose `io` field is an `Async<_>`,
+/// so users can set socket options (e.g. with `socket2::SockRef`).
+macro_rules! impl_as_handle {
+    ($($ty:ty),* $(,)?) => {$(
+        #[cfg(unix)]
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+
+        #[cfg(unix)]
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                self.io.get_ref().as_socket()
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                self.io.get_ref().as_raw_socket()
+            }
+        }
+    )*};
+}
+pub(crate) use impl_as_handle;
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd> std::os::fd::AsFd for Async<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for Async<T> {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.io.as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsRawSocket> std::os::windows::io::AsRawSocket for Async<T> {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.io.as_raw_socket()
     }
 }

@@ -18,6 +18,8 @@ mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
+#[cfg(unix)]
+mod unix_datagram;
 
 pub use std::net::ToSocketAddrs;
 
@@ -29,5 +31,7 @@ pub use tcp::{
 pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
+#[cfg(unix)]
+pub use unix_datagram::UnixDatagram;
 #[cfg(test)]
 mod tests;

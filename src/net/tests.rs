@@ -102,7 +102,12 @@ fn peer_close_gives_eof_to_waiting_reader() {
 #[test]
 fn connect_to_closed_port_is_refused_fast() {
     TestDriver::each_mode(|_driver| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A bound but not listening socket: connects get RST, and the port stays ours (a
+        // dropped listener's port could be reused by a concurrent test).
+        let closed =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        closed.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        let port = closed.local_addr().unwrap().as_socket().unwrap().port();
         let start = Instant::now();
         let err = block_on(TcpStream::connect(("127.0.0.1", port))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
@@ -228,6 +233,11 @@ fn unix_listener_stream_and_pair() {
         assert_eq!(all, b"unix");
         client.join().unwrap();
         let _ = std::fs::remove_file(&dir);
+        let (d1, d2) = super::UnixDatagram::pair().unwrap();
+        block_on(d1.send(b"dgram")).unwrap();
+        let mut dbuf = [0; 8];
+        let n = block_on(d2.recv(&mut dbuf)).unwrap();
+        assert_eq!(&dbuf[..n], b"dgram");
         let (mut x, mut y) = UnixStream::pair().unwrap();
         block_on(x.write_all(b"p")).unwrap();
         let mut b = [0; 1];
@@ -241,4 +251,113 @@ fn unix_listener_stream_and_pair() {
 fn net_types_outside_a_runtime_panic_clearly() {
     let std = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let _ = UdpSocket::from_std(std);
+}
+
+#[test]
+fn several_tasks_accept_on_one_listener() {
+    TestDriver::each_mode(|driver| {
+        let listener = Arc::new(block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..4)
+            .map(|_| {
+                let listener = listener.clone();
+                spawn_on(
+                    &driver.reactor,
+                    async move { listener.accept().await.map(|(_, peer)| peer) },
+                )
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(30)); // all four are waiting
+        let clients: Vec<_> = (0..4).map(|_| block_on(TcpStream::connect(addr)).unwrap()).collect();
+        let mut peers: Vec<_> = acceptors.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+        let mut locals: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        peers.sort();
+        locals.sort();
+        assert_eq!(peers, locals);
+    });
+}
+
+/// Env var that makes `accept_at_the_fd_limit_returns_emfile` run its body (in a child
+/// process: it exhausts the process's file descriptors).
+#[cfg(unix)]
+const EMFILE_CHILD: &str = "HIOLOAD_TEST_EMFILE_CHILD";
+
+#[cfg(unix)]
+#[test]
+fn accept_at_the_fd_limit_returns_emfile_without_spinning() {
+    if std::env::var_os(EMFILE_CHILD).is_none() {
+        let name = "net::tests::accept_at_the_fd_limit_returns_emfile_without_spinning";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(EMFILE_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "child failed:\n{text}");
+        return;
+    }
+    // Only this child process is affected; a low limit makes exhausting it quick.
+    crate::sys::set_open_files_soft_limit(256).unwrap();
+    let _driver = TestDriver::start(true);
+    let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Queued in the backlog before the table is full.
+    let _client = std::net::TcpStream::connect(addr).unwrap();
+    let mut hoard = Vec::new();
+    let spare = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    loop {
+        match spare.try_clone() {
+            Ok(fd) => hoard.push(fd),
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+                break;
+            }
+        }
+    }
+    let start = Instant::now();
+    let err = block_on(listener.accept()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(1), "accept did not fail fast");
+    // Freeing descriptors makes the same listener usable again.
+    hoard.truncate(hoard.len() - 8);
+    block_on(listener.accept()).unwrap();
+}
+
+#[test]
+fn public_net_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TcpListener>();
+    send_sync::<TcpStream>();
+    send_sync::<UdpSocket>();
+    send_sync::<super::OwnedReadHalf>();
+    send_sync::<super::OwnedWriteHalf>();
+    send_sync::<super::ReadHalf<'static>>();
+    send_sync::<super::Incoming<'static>>();
+    #[cfg(unix)]
+    send_sync::<super::UnixStream>();
+    #[cfg(unix)]
+    send_sync::<super::UnixListener>();
+    #[cfg(unix)]
+    send_sync::<super::UnixDatagram>();
+}
+
+#[test]
+fn net_types_lend_their_handle_for_socket_options() {
+    TestDriver::each_mode(|_driver| {
+        let listener = block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let stream = block_on(TcpStream::connect(listener.local_addr().unwrap())).unwrap();
+        stream.set_nodelay(true).unwrap();
+        assert!(socket2::SockRef::from(&stream).tcp_nodelay().unwrap());
+        let udp = block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+        socket2::SockRef::from(&udp).set_broadcast(true).unwrap();
+        assert!(socket2::SockRef::from(&udp).broadcast().unwrap());
+        assert!(socket2::SockRef::from(&listener).reuse_address().is_ok());
+        stream.set_ttl(42).unwrap();
+        assert_eq!(stream.ttl().unwrap(), 42);
+        udp.set_ttl(7).unwrap();
+        assert_eq!(udp.ttl().unwrap(), 7);
+        listener.set_ttl(9).unwrap();
+        assert_eq!(listener.ttl().unwrap(), 9);
+    });
 }

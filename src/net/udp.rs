@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 use crate::net::addr::each_addr;
 use crate::net::Async;
@@ -171,6 +171,79 @@ impl UdpSocket {
         self.io.get_ref().set_broadcast(on)
     }
 
+    /// Sets the IP time-to-live of outgoing datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of outgoing datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Joins the IPv4 multicast group `group` on the interface with address `interface`
+    /// (`0.0.0.0`: the OS chooses).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group joined with [`UdpSocket::join_multicast_v4`].
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins the IPv6 multicast group `group` on interface index `interface` (0: any).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn join_multicast_v6(&self, group: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().join_multicast_v6(group, interface)
+    }
+
+    /// Leaves an IPv6 multicast group joined with [`UdpSocket::join_multicast_v6`].
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn leave_multicast_v6(&self, group: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.io.get_ref().leave_multicast_v6(group, interface)
+    }
+
+    /// Sets whether multicast datagrams sent from this socket loop back to local sockets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_multicast_loop_v4(on)
+    }
+
+    /// Sets the time-to-live of outgoing IPv4 multicast datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_multicast_ttl_v4(ttl)
+    }
+
     /// Wraps a bound std socket (switching it to non-blocking mode).
     ///
     /// # Errors
@@ -213,3 +286,5 @@ impl fmt::Debug for UdpSocket {
             .finish()
     }
 }
+
+crate::net::async_io::impl_as_handle!(UdpSocket);

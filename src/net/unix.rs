@@ -288,3 +288,5 @@ impl fmt::Debug for UnixStream {
             .finish()
     }
 }
+
+crate::net::async_io::impl_as_handle!(UnixListener, UnixStream);

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! Reactor::new(event_capacity: usize) -> io::Result<Reactor>      // 0 is an error naming it
+//! reactor::DEFAULT_EVENT_CAPACITY = 1024                          // the default batch size
 //! Reactor::try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>>
 //!     // None at once if another thread is turning; else waits up to `timeout`
 //!     // (None = until an event or notify), dispatches the batch, wakes the tasks
@@ -23,6 +24,20 @@
 //!
 //! `Reactor` is `Send + Sync`. Net types go through [`Registration`] (register, wait in
 //! a direction, clear readiness after `WouldBlock`, deregister on drop).
+//!
+//! # What the executor must do
+//!
+//! 1. Create one reactor per worker group and `enter` it on each worker thread and in
+//!    `block_on` (net types register with the current reactor when created).
+//! 2. Whenever every worker of the group is idle, one of them must be parked *in*
+//!    `try_turn(timeout)` (timeout = until the next timer), not on a condvar: otherwise
+//!    I/O readiness is never collected. The others park elsewhere.
+//! 3. When work arrives for the worker parked in the poller, call `notify()` (if no thread
+//!    is in `try_turn`, the next turn returns at once instead).
+//! 4. Busy workers call `try_turn(Some(Duration::ZERO))` every N ticks; a turn costs five
+//!    syscalls with `polling` 3.11 (see `driver.rs`), so N should be tens (tokio: 61).
+//! 5. At runtime shutdown call `shutdown()`; from then on `try_turn` returns
+//!    `Some(Err(..))` at once, so stop turning.
 //!
 //! # Layout
 //!
@@ -48,11 +63,6 @@ pub(crate) use current::current;
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
 pub(crate) use current::{enter, try_current, EnterGuard};
 #[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
-pub(crate) use driver::Reactor;
+pub(crate) use driver::{shutdown_error, Reactor, DEFAULT_EVENT_CAPACITY};
 pub(crate) use ready::Direction;
 pub(crate) use registration::Registration;
-
-/// The error of every operation on a reactor that shut down.
-pub(crate) fn shutdown_error() -> std::io::Error {
-    std::io::Error::other("runtime shut down: the reactor no longer drives I/O")
-}

@@ -10,12 +10,14 @@
 //!   which only the turning thread calls, before it waits: an event batch being
 //!   dispatched never refers to a released slot.
 //!
-//! The lock is taken at register, at deregister, and once per turn (to release slots and
-//! to resolve the whole batch of keys); never per event, never while waking.
+//! The lock is taken at register, at deregister, and at most twice per turn (to release
+//! queued slots, if any, and to resolve the whole batch of keys, if any): never per event,
+//! never while waking, and not at all on an idle turn.
 #![forbid(unsafe_code)]
 #![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::ready::Ready;
@@ -34,6 +36,9 @@ const GENERATION_MASK: usize = (1 << (usize::BITS - INDEX_BITS - 1)) - 1;
 pub(crate) struct Registry {
     /// Slots, free list and pending releases; see the module invariants.
     synced: Mutex<Synced>,
+    /// Set (under the lock) when a release is queued; cleared by `release_pending`, so an
+    /// idle turn does not take the lock.
+    has_pending: AtomicBool,
 }
 
 /// The part of the registry behind its lock.
@@ -101,11 +106,17 @@ impl Registry {
 
     /// Queues the slot of `key` for release before the next wait.
     pub(crate) fn defer_release(&self, key: usize) {
-        self.lock().pending_release.push(key);
+        let mut synced = self.lock();
+        synced.pending_release.push(key);
+        self.has_pending.store(true, Ordering::Release);
     }
 
     /// Releases every queued slot. Only the turning thread calls this, before waiting.
     pub(crate) fn release_pending(&self) {
+        // A release queued after this swap sets the flag again: it waits one more turn.
+        if !self.has_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let mut synced = self.lock();
         let pending = std::mem::take(&mut synced.pending_release);
         for &key in &pending {
@@ -123,6 +134,10 @@ impl Registry {
         events: impl Iterator<Item = polling::Event>,
         out: &mut Vec<(Arc<ScheduledIo>, Ready)>,
     ) {
+        let mut events = events.peekable();
+        if events.peek().is_none() {
+            return; // an idle turn (timeout or notify) takes no lock
+        }
         let synced = self.lock();
         for event in events {
             if let Some(io) = synced.get(event.key) {

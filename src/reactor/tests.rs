@@ -200,3 +200,66 @@ fn batch_larger_than_capacity_is_dispatched_over_turns() {
         }
     });
 }
+
+#[test]
+fn reactor_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Reactor>();
+    send_sync::<super::Registration>();
+    send_sync::<Async<UdpSocket>>();
+}
+
+#[test]
+fn competing_turners_lose_no_wakeups() {
+    // Three extra threads race the driver for the poller with zero and short timeouts,
+    // as busy and parked workers will; UDP ping-pongs must all complete.
+    const ROUNDS: u32 = 300;
+    TestDriver::each_mode(|driver| {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let turners: Vec<_> =
+            [Duration::ZERO, Duration::from_micros(100), Duration::from_millis(1)]
+                .into_iter()
+                .map(|timeout| {
+                    let (reactor, stop) = (driver.reactor.clone(), stop.clone());
+                    thread::spawn(move || {
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let _ = reactor.try_turn(Some(timeout));
+                        }
+                    })
+                })
+                .collect();
+        let pairs: Vec<_> = (0..4)
+            .map(|_| {
+                let reactor = driver.reactor.clone();
+                thread::spawn(move || {
+                    let _enter = enter(reactor);
+                    let (a, b) = (udp(), udp());
+                    drain(&a);
+                    drain(&b);
+                    let b_addr = b.get_ref().local_addr().unwrap();
+                    a.get_ref().connect(b_addr).unwrap();
+                    // The echo side runs on its own thread, so each side mostly waits
+                    // for the reactor to report the other's datagram.
+                    let echo = thread::spawn(move || {
+                        let mut buf = [0; 4];
+                        for _ in 0..ROUNDS {
+                            let (n, from) =
+                                block_on(b.read_with(|s| s.recv_from(&mut buf))).unwrap();
+                            block_on(b.write_with(|s| s.send_to(&buf[..n], from))).unwrap();
+                        }
+                    });
+                    let mut buf = [0; 4];
+                    for i in 0..ROUNDS {
+                        block_on(a.write_with(|s| s.send(&i.to_le_bytes()))).unwrap();
+                        let n = block_on(a.read_with(|s| s.recv(&mut buf))).unwrap();
+                        assert_eq!(u32::from_le_bytes(buf[..n].try_into().unwrap()), i);
+                    }
+                    echo.join().unwrap();
+                })
+            })
+            .collect();
+        pairs.into_iter().for_each(|t| t.join().unwrap());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        turners.into_iter().for_each(|t| t.join().unwrap());
+    });
+}

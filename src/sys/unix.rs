@@ -159,3 +159,24 @@ pub(crate) unsafe fn borrow_source<'a>(raw: RawSource) -> BorrowedSource<'a> {
 pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
     err.raw_os_error() == Some(libc::EINPROGRESS) || err.kind() == io::ErrorKind::WouldBlock
 }
+
+/// Test helper: lowers this process's soft `RLIMIT_NOFILE` to `limit` (used by a test
+/// that runs in a child process to hit `EMFILE` quickly).
+///
+/// # Errors
+///
+/// The OS error of `getrlimit`/`setrlimit`.
+#[cfg(test)]
+pub(crate) fn set_open_files_soft_limit(limit: u64) -> io::Result<()> {
+    let mut rlim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `rlim` is a valid, writable `rlimit` for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    rlim.rlim_cur = (limit as libc::rlim_t).min(rlim.rlim_max);
+    // SAFETY: `rlim` is a valid `rlimit` read by the call; no memory is retained.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -92,6 +92,24 @@ impl TcpListener {
         self.io.get_ref().local_addr()
     }
 
+    /// Sets the IP time-to-live of accepted connections' packets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
     /// Wraps a bound std listener (switching it to non-blocking mode).
     ///
     /// # Errors
@@ -161,3 +179,5 @@ impl Stream for Incoming<'_> {
         self.listener.poll_accept(cx).map(|result| Some(result.map(|(stream, _)| stream)))
     }
 }
+
+crate::net::async_io::impl_as_handle!(TcpListener);

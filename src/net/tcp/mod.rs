@@ -1,4 +1,5 @@
 //! TCP: listener, stream, and the stream's split halves.
+#![forbid(unsafe_code)]
 
 mod listener;
 mod split;

@@ -149,6 +149,24 @@ impl TcpStream {
         self.io.get_ref().nodelay()
     }
 
+    /// Sets the IP time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, if any.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
     /// Takes the socket's pending error (`SO_ERROR`), if any.
     ///
     /// # Errors
@@ -337,3 +355,5 @@ impl fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+crate::net::async_io::impl_as_handle!(TcpStream);
