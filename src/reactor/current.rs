@@ -4,7 +4,6 @@
 //! net types read it with [`current`] when they are created. This layer owns it: there
 //! is no shared context module (see STYLE.md).
 #![forbid(unsafe_code)]
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::cell::RefCell;
 use std::fmt;

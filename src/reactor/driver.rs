@@ -32,7 +32,6 @@
 //! `timerfd_settime`, `epoll_ctl` (timerfd), `epoll_pwait`, `read` (eventfd) and `epoll_ctl`
 //! (eventfd). So `try_turn(Some(Duration::ZERO))` is not free: busy workers should call it
 //! every N ticks (tokio uses 61), not on every task.
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::fmt;
 use std::io;
@@ -108,6 +107,7 @@ impl Reactor {
     }
 
     /// Whether registrations are edge-triggered.
+    #[cfg(test)]
     pub(crate) fn is_edge(&self) -> bool {
         self.mode == Mode::Edge
     }

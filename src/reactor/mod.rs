@@ -60,9 +60,7 @@ pub(crate) mod test_driver;
 mod tests;
 
 pub(crate) use current::current;
-#[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
-pub(crate) use current::{enter, try_current, EnterGuard};
-#[allow(unused_imports)] // until the executor wires the reactor (remove at integration)
+pub(crate) use current::{enter, EnterGuard};
 pub(crate) use driver::{shutdown_error, Reactor, DEFAULT_EVENT_CAPACITY};
 pub(crate) use ready::Direction;
 pub(crate) use registration::Registration;

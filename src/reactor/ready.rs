@@ -6,7 +6,6 @@
 //! the bits of its direction only if `tick` still equals the one it observed, so an
 //! event that arrived between "observed ready" and "got `WouldBlock`" is never lost.
 #![forbid(unsafe_code)]
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};

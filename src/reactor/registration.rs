@@ -3,7 +3,6 @@
 //! Operations follow one loop (`poll_io` / `io`): wait until the direction is ready,
 //! try the non-blocking operation, and on `WouldBlock` clear the readiness observed
 //! and wait again. Every other result (data, EOF, an error) goes to the caller.
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::future::Future;
 use std::io;

@@ -14,7 +14,6 @@
 //! queued slots, if any, and to resolve the whole batch of keys, if any): never per event,
 //! never while waking, and not at all on an idle turn.
 #![forbid(unsafe_code)]
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,7 +12,6 @@
 //!    one it observed ([`ScheduledIo::clear_readiness`]): a newer event is never lost.
 //! 4. Deregistration (under `synced`) deletes the handle from the poller exactly once and
 //!    sets `registered = false`; nothing touches the handle afterwards.
-#![allow(dead_code)] // until the executor wires the reactor (remove at integration)
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -138,11 +137,6 @@ impl ScheduledIo {
     /// The poller key of this registration.
     pub(crate) fn key(&self) -> usize {
         self.key
-    }
-
-    /// The raw handle (for registering it).
-    pub(crate) fn raw(&self) -> RawSource {
-        self.raw
     }
 
     /// Locks `synced`, ignoring poisoning (no code panics while holding it).

@@ -17,8 +17,6 @@ const DEFAULT_EVENT_INTERVAL: u32 = 61;
 const DEFAULT_GLOBAL_QUEUE_INTERVAL: u32 = 31;
 /// Default most blocking-pool threads (tokio's default).
 const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
-/// Default events per reactor wait.
-const DEFAULT_MAX_IO_EVENTS: usize = 1024;
 /// Default idle time before a blocking-pool thread exits (tokio's default).
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
@@ -96,7 +94,7 @@ impl Builder {
             thread_keep_alive: DEFAULT_KEEP_ALIVE,
             numa: Numa::Auto,
             pin_workers: false,
-            max_io_events_per_tick: DEFAULT_MAX_IO_EVENTS,
+            max_io_events_per_tick: crate::reactor::DEFAULT_EVENT_CAPACITY,
             start_paused: false,
         }
     }

@@ -126,6 +126,11 @@ impl RuntimeMetrics {
         self.shared.groups.iter().map(|g| g.driver.time().len()).sum()
     }
 
+    /// I/O sources registered with the reactors of all groups.
+    pub fn num_io_registrations(&self) -> usize {
+        self.shared.groups.iter().map(|g| g.driver.reactor().registrations()).sum()
+    }
+
     /// Threads of the blocking pool, idle or busy.
     pub fn num_blocking_threads(&self) -> usize {
         self.shared.blocking.num_threads()

@@ -1,0 +1,271 @@
+//! TCP through the public runtime: echo under load, bulk transfer, errors, EOF,
+//! cancellation, many open connections, split halves.
+
+mod support;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use hioload::net::{TcpListener, TcpStream};
+use support::Watchdog;
+
+/// Binds a listener on an ephemeral loopback port.
+async fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// Accepts forever, echoing every connection in its own task.
+fn spawn_echo_server(listener: TcpListener) {
+    drop(hioload::spawn(async move {
+        loop {
+            let (mut stream, _) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(_) => return,
+            };
+            drop(hioload::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+    }));
+}
+
+#[test]
+fn echo_with_hundreds_of_concurrent_connections() {
+    let _w = Watchdog::new("echo_hundreds", Duration::from_secs(60));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        spawn_echo_server(listener);
+        let clients: Vec<_> = (0..400u32)
+            .map(|i| {
+                hioload::spawn(async move {
+                    let mut stream = TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    for round in 0..20u32 {
+                        let msg = [i.to_le_bytes(), round.to_le_bytes()].concat();
+                        stream.write_all(&msg).await.unwrap();
+                        let mut back = [0; 8];
+                        stream.read_exact(&mut back).await.unwrap();
+                        assert_eq!(back[..], msg[..]);
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn transfer_of_32_mib_is_complete_and_in_order() {
+    let _w = Watchdog::new("transfer_32_mib", Duration::from_secs(120));
+    const LEN: usize = 32 << 20;
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let sender = hioload::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+            let mut sent = 0;
+            while sent < LEN {
+                // 64 KiB is a multiple of nothing in particular: offsets keep rotating.
+                let start = sent % 251;
+                let n = (LEN - sent).min(chunk.len() - start);
+                stream.write_all(&chunk[start..start + n]).await.unwrap();
+                sent += n;
+            }
+            stream.close().await.unwrap();
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut got = Vec::with_capacity(LEN);
+        stream.read_to_end(&mut got).await.unwrap();
+        sender.await.unwrap();
+        assert_eq!(got.len(), LEN);
+        let bad = got.iter().enumerate().position(|(i, &b)| b != (i % 251) as u8);
+        assert_eq!(bad, None, "first corrupted byte");
+    });
+}
+
+#[test]
+fn connect_to_a_closed_port_fails_fast() {
+    let _w = Watchdog::new("connect_closed_port", Duration::from_secs(30));
+    // A bound but not listening socket: connects get RST, and the port stays ours (a
+    // dropped listener's port could be reused by a concurrent test).
+    let closed = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    closed.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    let port = closed.local_addr().unwrap().as_socket().unwrap().port();
+    hioload::block_on(async move {
+        let start = Instant::now();
+        let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    });
+}
+
+#[test]
+fn peer_close_gives_eof_to_a_waiting_reader() {
+    let _w = Watchdog::new("peer_close_eof", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let reader = hioload::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0; 16];
+            // Waits (nothing sent yet), then sees EOF when the peer closes.
+            let n = stream.read(&mut buf).await.unwrap();
+            (n, stream.read(&mut buf).await.unwrap())
+        });
+        let stream = TcpStream::connect(addr).await.unwrap();
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        drop(stream);
+        assert_eq!(reader.await.unwrap(), (0, 0));
+    });
+}
+
+#[test]
+fn a_timed_out_read_leaves_the_stream_usable() {
+    let _w = Watchdog::new("timed_out_read", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut buf = [0; 5];
+        let timed_out =
+            hioload::time::timeout(Duration::from_millis(50), client.read(&mut buf)).await;
+        assert!(timed_out.is_err(), "read should time out: nothing was sent");
+        server.write_all(b"hello").await.unwrap();
+        let read =
+            hioload::time::timeout(Duration::from_secs(5), client.read_exact(&mut buf)).await;
+        read.expect("read after a timed-out read hung").unwrap();
+        assert_eq!(&buf, b"hello");
+    });
+}
+
+#[test]
+fn two_thousand_connections_held_open_at_once() {
+    let _w = Watchdog::new("two_thousand_conns", Duration::from_secs(120));
+    const CONNS: usize = 2_000;
+    if let Some(limit) = open_files_limit() {
+        if limit < (2 * CONNS + 200) as u64 {
+            eprintln!("skipped: RLIMIT_NOFILE {limit} is below {}", 2 * CONNS + 200);
+            return;
+        }
+    }
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let acceptor = hioload::spawn(async move {
+            let mut held = Vec::with_capacity(CONNS);
+            for _ in 0..CONNS {
+                held.push(listener.accept().await.unwrap().0);
+            }
+            held
+        });
+        let mut clients = Vec::with_capacity(CONNS);
+        for _ in 0..CONNS {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut servers = acceptor.await.unwrap();
+        // Every one of them still works: one byte each way on each connection.
+        for (client, server) in clients.iter_mut().zip(servers.iter_mut()) {
+            client.write_all(b"x").await.unwrap();
+            let mut b = [0; 1];
+            server.read_exact(&mut b).await.unwrap();
+            server.write_all(&b).await.unwrap();
+            client.read_exact(&mut b).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn split_halves_from_two_tasks() {
+    let _w = Watchdog::new("split_halves", Duration::from_secs(60));
+    const LEN: usize = 4 << 20;
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        spawn_echo_server(listener);
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        // Writer and reader run concurrently, in different tasks, on one socket: the
+        // echo can only complete if both directions make progress at once.
+        let write = hioload::spawn(async move {
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+            writer.write_all(&data).await.unwrap();
+            writer
+        });
+        let read = hioload::spawn(async move {
+            let mut got = vec![0; LEN];
+            reader.read_exact(&mut got).await.unwrap();
+            assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8));
+            reader
+        });
+        let writer = write.await.unwrap();
+        let reader = read.await.unwrap();
+        let _stream = reader.reunite(writer).unwrap();
+    });
+}
+
+#[test]
+fn borrowed_split_halves_work_concurrently() {
+    let _w = Watchdog::new("borrowed_split", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        spawn_echo_server(listener);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // `TcpStream::split(&mut s)`: with AsyncReadExt in scope `s.split()` is futures'.
+        let (mut r, mut w) = TcpStream::split(&mut stream);
+        let payload = vec![7u8; 1 << 20];
+        let mut got = vec![0; payload.len()];
+        let (wrote, read) =
+            futures_util::future::join(w.write_all(&payload), r.read_exact(&mut got)).await;
+        wrote.unwrap();
+        read.unwrap();
+        assert_eq!(got, payload);
+    });
+}
+
+#[test]
+fn net_types_outside_a_runtime_panic_with_a_clear_message() {
+    let std = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let panic = std::panic::catch_unwind(|| TcpListener::from_std(std)).unwrap_err();
+    let msg = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => String::new(),
+    };
+    assert!(msg.contains("outside a hioload runtime"), "{msg}");
+}
+
+/// The soft `RLIMIT_NOFILE` (Linux), if known.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Needs `Runtime` dropping/shutting down its reactor (`Reactor::shutdown`); not run
+/// against the thread-per-task shim (it has no `Runtime`).
+#[test]
+fn io_on_a_shut_down_runtime_fails_instead_of_hanging() {
+    let _w = Watchdog::new("io_after_shutdown", Duration::from_secs(30));
+    let rt = hioload::Runtime::new().unwrap();
+    let listener = rt.block_on(async { TcpListener::bind("127.0.0.1:0").await.unwrap() });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let err = hioload::block_on(listener.accept()).unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+}

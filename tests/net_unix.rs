@@ -1,0 +1,77 @@
+//! Unix domain sockets through the public runtime.
+#![cfg(unix)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use hioload::net::{UnixListener, UnixStream};
+use support::Watchdog;
+
+/// A fresh socket path in the temp dir.
+fn socket_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("hioload-{name}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+#[test]
+fn echo_over_a_unix_listener() {
+    let _w = Watchdog::new("unix_echo", Duration::from_secs(30));
+    let path = socket_path("echo");
+    hioload::block_on(async {
+        let listener = UnixListener::bind(&path).unwrap();
+        drop(hioload::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                drop(hioload::spawn(async move {
+                    let mut buf = [0; 1024];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        stream.write_all(&buf[..n]).await.unwrap();
+                    }
+                }));
+            }
+        }));
+        let clients: Vec<_> = (0..50u8)
+            .map(|i| {
+                let path = path.clone();
+                hioload::spawn(async move {
+                    let mut s = UnixStream::connect(&path).await.unwrap();
+                    s.write_all(&[i; 100]).await.unwrap();
+                    let mut back = [0; 100];
+                    s.read_exact(&mut back).await.unwrap();
+                    assert_eq!(back, [i; 100]);
+                })
+            })
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn pair_transfers_and_close_gives_eof() {
+    let _w = Watchdog::new("unix_pair", Duration::from_secs(30));
+    hioload::block_on(async {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let writer = hioload::spawn(async move {
+            a.write_all(&vec![3; 1 << 20]).await.unwrap();
+            a.close().await.unwrap();
+        });
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(got.len(), 1 << 20);
+    });
+}
+
+#[test]
+fn connect_to_a_missing_path_fails() {
+    let _w = Watchdog::new("unix_missing", Duration::from_secs(30));
+    hioload::block_on(async {
+        let err = UnixStream::connect(socket_path("missing")).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    });
+}
