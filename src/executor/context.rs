@@ -68,6 +68,14 @@ pub(crate) fn with_core<R>(shared: &Arc<Shared>, f: impl FnOnce(Option<&WorkerCo
     })
 }
 
+/// Calls `f` with this thread's worker slot index, for any runtime.
+pub(crate) fn with_core_any<R>(f: impl FnOnce(usize) -> R) -> Option<R> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(Entered::Worker(core)) => Some(f(core.index())),
+        _ => None,
+    })
+}
+
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();

@@ -24,6 +24,10 @@ pub(crate) struct WorkerMetrics {
     pub(crate) busy_ns: AtomicU64,
     /// Aborted tasks dropped without being polled.
     pub(crate) aborted: AtomicU64,
+    /// Tasks spawned by this worker.
+    pub(crate) spawned: AtomicU64,
+    /// Task futures dropped on this worker (completed, aborted, shut down).
+    pub(crate) dropped: AtomicU64,
 }
 
 /// Adds `n` to a single-writer counter.

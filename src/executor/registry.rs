@@ -7,8 +7,9 @@
 //!
 //! # Protocol
 //!
-//! 1. `spawn` picks a shard (the spawning worker's, or round-robin from outside),
-//!    locks it, reserves a slot, creates the task, stores its waker, unlocks.
+//! 1. A task's first `Pending` registers it in the polling worker's shard (it
+//!    may now wait outside every queue); tasks that complete in their first
+//!    poll are never registered.
 //! 2. When the task's future is dropped (it completed, was aborted, or the runtime
 //!    dropped it), its [`Registration`] removes the entry.
 //! 3. `close` marks every shard closed and takes all wakers out under the locks,
@@ -42,8 +43,6 @@ pub(crate) struct Registry {
     shards: Box<[Mutex<Synced>]>,
     /// Live tasks (registered and not yet released).
     live: AtomicUsize,
-    /// Round-robin shard choice for spawns from outside the workers.
-    next_shard: AtomicUsize,
 }
 
 /// A task's entry in the registry; dropping it removes the entry.
@@ -69,12 +68,7 @@ impl Registry {
     /// Creates a registry with `shards` shards (at least one).
     pub(crate) fn new(shards: usize) -> Arc<Self> {
         let shards = (0..shards.max(1)).map(|_| Mutex::default()).collect();
-        Arc::new(Registry { shards, live: AtomicUsize::new(0), next_shard: AtomicUsize::new(0) })
-    }
-
-    /// Picks a shard for a spawn from outside the workers.
-    pub(crate) fn any_shard(&self) -> usize {
-        self.next_shard.fetch_add(1, Ordering::Relaxed)
+        Arc::new(Registry { shards, live: AtomicUsize::new(0) })
     }
 
     /// Reserves a slot in shard `hint % shards`; `None` once the registry is closed.
@@ -103,7 +97,15 @@ impl Registry {
         Some((Reservation { guard, slot }, registration))
     }
 
-    /// Number of live tasks.
+    /// Registers a task waiting with `waker`, in shard `hint % shards`;
+    /// `None` once the registry is closed.
+    pub(crate) fn register(self: &Arc<Self>, hint: usize, waker: &Waker) -> Option<Registration> {
+        let (reservation, registration) = self.reserve(hint)?;
+        reservation.fill(waker.clone());
+        Some(registration)
+    }
+
+    /// Number of registered tasks.
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }

@@ -21,7 +21,7 @@
 //! 5. Shut the blocking pool down, waiting at most the caller's timeout.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
@@ -35,8 +35,9 @@ use super::context::{self, Entered};
 use super::driver::Driver;
 use super::idle::Idle;
 use super::metrics::WorkerMetrics;
+use super::metrics::{bump, read as read_metric};
 use super::park::{Parker, Unparker};
-use super::registry::Registry;
+use super::registry::{Registration, Registry};
 use super::task_cell::{Runnable, TaskFuture, TaskMeta};
 use super::task_handle::TaskHandle;
 use super::worker;
@@ -98,8 +99,12 @@ pub(crate) struct Shared {
     pub(crate) target_workers: AtomicUsize,
     /// Sleeping/searching bookkeeping.
     pub(crate) idle: Idle,
-    /// Every live task, for shutdown.
+    /// Every task that waits outside the queues, for shutdown.
     pub(crate) registry: Arc<Registry>,
+    /// Tasks spawned from outside the workers.
+    external_spawned: AtomicU64,
+    /// Task futures dropped outside the workers.
+    external_dropped: AtomicU64,
     /// The `spawn_blocking` pool.
     pub(crate) blocking: BlockingPool,
     /// Set once shutdown starts; never cleared.
@@ -144,6 +149,8 @@ impl Shared {
             block_on_busy: AtomicUsize::new(0),
             blocking: BlockingPool::new(&config),
             registry: Registry::new(slots.len()),
+            external_spawned: AtomicU64::new(0),
+            external_dropped: AtomicU64::new(0),
             idle: Idle::new(workers),
             used: AtomicUsize::new(workers),
             target_workers: AtomicUsize::new(workers),
@@ -213,21 +220,21 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (hint, group) = context::with_core(self, |core| core.map(|c| (c.index(), c.group())))
-            .unwrap_or_else(|| {
-                let any = self.registry.any_shard();
-                (any, any % self.groups.len())
-            });
-        self.spawn_in(future, hint, group)
+        let group = context::with_core(self, |core| match core {
+            Some(core) => {
+                bump(&self.slots[core.index()].metrics.spawned, 1);
+                core.group()
+            }
+            None => {
+                let n = self.external_spawned.fetch_add(1, Ordering::Relaxed);
+                n as usize % self.groups.len()
+            }
+        });
+        self.spawn_in(future, group)
     }
 
-    /// Spawns `future` as a task of `group`, registered in shard `hint`.
-    pub(crate) fn spawn_in<F>(
-        self: &Arc<Self>,
-        future: F,
-        hint: usize,
-        group: usize,
-    ) -> TaskHandle<F::Output>
+    /// Spawns `future` as a task of `group` (already counted as spawned).
+    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -236,26 +243,42 @@ impl Shared {
         let schedule = WithInfo(move |runnable, info: ScheduleInfo| {
             shared.schedule(runnable, info.woken_while_running)
         });
-        let builder = TaskBuilder::new().metadata(TaskMeta::in_group(group));
-        match self.registry.reserve(hint) {
-            Some((reservation, registration)) => {
-                let (runnable, task) =
-                    builder.spawn(move |_| TaskFuture::new(future, Some(registration)), schedule);
-                reservation.fill(runnable.waker());
-                let handle = TaskHandle::new(&runnable, task);
-                runnable.schedule();
-                handle
-            }
+        let owner = Some(self.clone());
+        let (runnable, task) = TaskBuilder::new()
+            .metadata(TaskMeta::in_group(group))
+            .spawn(move |_| TaskFuture::new(future, owner), schedule);
+        let handle = TaskHandle::new(&runnable, task);
+        // After shutdown the schedule function drops the runnable: the future is
+        // dropped unpolled and the handle reports the task cancelled.
+        runnable.schedule();
+        handle
+    }
+
+    /// Registers a task that returned `Pending` (see `task_cell.rs`).
+    pub(crate) fn register_waiting(&self, waker: &std::task::Waker) -> Option<Registration> {
+        let hint = context::with_core_any(|index| index).unwrap_or(0);
+        self.registry.register(hint, waker)
+    }
+
+    /// Counts a task's future as dropped (on its worker's counter when possible).
+    pub(crate) fn count_task_dropped(self: &Arc<Self>) {
+        context::with_core(self, |core| match core {
+            Some(core) => bump(&self.slots[core.index()].metrics.dropped, 1),
             None => {
-                // Shut down: the task is created only so the handle reports it
-                // cancelled; dropping the runnable drops the future unpolled.
-                let (runnable, task) =
-                    builder.spawn(move |_| TaskFuture::new(future, None), schedule);
-                let handle = TaskHandle::new(&runnable, task);
-                drop(runnable);
-                handle
+                self.external_dropped.fetch_add(1, Ordering::Relaxed);
             }
+        });
+    }
+
+    /// Tasks spawned and not yet dropped.
+    pub(crate) fn alive_tasks(&self) -> usize {
+        let mut spawned = self.external_spawned.load(Ordering::Relaxed);
+        let mut dropped = self.external_dropped.load(Ordering::Relaxed);
+        for slot in self.slots.iter() {
+            spawned = spawned.wrapping_add(read_metric(&slot.metrics.spawned));
+            dropped = dropped.wrapping_add(read_metric(&slot.metrics.dropped));
         }
+        usize::try_from(spawned.saturating_sub(dropped)).unwrap_or(usize::MAX)
     }
 
     /// Runs `f` on the blocking pool.

@@ -4,8 +4,12 @@
 //!
 //! 1. catches a panic of the user future and turns it into an `Err(payload)`
 //!    output, so a panicking task never unwinds into a worker;
-//! 2. holds the task's [`Registration`] in the runtime's task registry and
-//!    releases it when the future is dropped (completed, aborted or shut down).
+//! 2. registers the task in the runtime's task registry the first time it
+//!    returns `Pending` (only then can it sit outside every queue, where
+//!    shutdown could not find it), and releases the entry when the future is
+//!    dropped; a task that completes in its first poll never touches the
+//!    registry's locks;
+//! 3. counts itself out of the runtime's live tasks when dropped.
 //!
 //! The task's metadata ([`TaskMeta`]) carries the abort flag that workers read
 //! before running a task.
@@ -17,7 +21,10 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use super::registry::Registration;
+use super::shared::Shared;
 
 /// What a task's future produces: its value, or the payload of its panic.
 pub(crate) type TaskOutput<T> = Result<T, Box<dyn Any + Send + 'static>>;
@@ -47,19 +54,31 @@ impl TaskMeta {
 }
 
 pin_project_lite::pin_project! {
-    /// Wraps a user future: catches panics, and deregisters the task when dropped.
+    /// Wraps a user future: catches panics, registers the task once it waits,
+    /// counts it out when dropped.
     pub(crate) struct TaskFuture<F> {
         #[pin]
         future: F,
+        // The runtime that tracks this task; `None` for blocking jobs, which
+        // are always in the pool's queue or running.
+        owner: Option<Arc<Shared>>,
+        // The task's registry entry, from its first `Pending` on.
         registration: Option<Registration>,
+    }
+
+    impl<F> PinnedDrop for TaskFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(owner) = this.owner.as_ref() {
+                owner.count_task_dropped();
+            }
+        }
     }
 }
 
 impl<F> TaskFuture<F> {
-    /// Wraps `future`, which owns `registration` from now on.
-    /// `None` for tasks the registry does not track (blocking jobs, spawns after shutdown).
-    pub(crate) fn new(future: F, registration: Option<Registration>) -> Self {
-        TaskFuture { future, registration }
+    /// Wraps `future` as a task of `owner` (`None`: untracked blocking job).
+    pub(crate) fn new(future: F, owner: Option<Arc<Shared>>) -> Self {
+        TaskFuture { future, owner, registration: None }
     }
 }
 
@@ -72,7 +91,14 @@ impl<F: Future> Future for TaskFuture<F> {
         // A panic leaves the future in an unknown state; async-task never polls a
         // completed task again, so the future is only dropped afterwards.
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                if this.registration.is_none() {
+                    if let Some(owner) = this.owner.as_ref() {
+                        *this.registration = owner.register_waiting(cx.waker());
+                    }
+                }
+                Poll::Pending
+            }
             Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
             Err(payload) => Poll::Ready(Err(payload)),
         }

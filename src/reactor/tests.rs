@@ -263,3 +263,20 @@ fn competing_turners_lose_no_wakeups() {
         turners.into_iter().for_each(|t| t.join().unwrap());
     });
 }
+
+#[test]
+fn probe_tmp_edge_event_during_drain_keeps_assumed_readiness() {
+    let reactor = Arc::new(Reactor::new(64).unwrap());
+    let _enter = enter(reactor.clone());
+    let socket = udp();
+    let mut buf = [0; 8];
+    // The initial writable edge is dispatched between try_io's snapshot and WouldBlock.
+    let r = socket.try_read_with(|s| {
+        let n = reactor.try_turn(Some(Duration::ZERO)).unwrap().unwrap();
+        eprintln!("events dispatched in window: {n}");
+        s.recv(&mut buf)
+    });
+    assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let mut fut = pin!(socket.readable());
+    eprintln!("readable() after drain: {:?}", poll_once(fut.as_mut()));
+}

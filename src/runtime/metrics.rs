@@ -107,6 +107,11 @@ impl RuntimeMetrics {
 
     /// Tasks spawned and not yet finished (blocking jobs excluded).
     pub fn num_alive_tasks(&self) -> usize {
+        self.shared.alive_tasks()
+    }
+
+    /// Tasks waiting outside the run queues (on I/O, a timer, a channel...).
+    pub fn num_waiting_tasks(&self) -> usize {
         self.shared.registry.live()
     }
 
