@@ -11,7 +11,7 @@
 //!    may now wait outside every queue); tasks that complete in their first
 //!    poll are never registered.
 //! 2. When the task's future is dropped (it completed, was aborted, or the runtime
-//!    dropped it), its [`Registration`] removes the entry.
+//!    dropped it), its [`Registration`] is released.
 //! 3. `close` marks every shard closed and takes all wakers out under the locks,
 //!    then wakes them after unlocking: each task is scheduled once more, and the
 //!    schedule function of a shut-down runtime drops the `Runnable`, which drops
@@ -45,11 +45,11 @@ pub(crate) struct Registry {
     live: AtomicUsize,
 }
 
-/// A task's entry in the registry; dropping it removes the entry.
+/// A task's entry in the registry; give it back with [`Registry::release`]
+/// (the task's future does, when it is dropped).
 #[derive(Debug)]
+#[must_use = "a registration must be released with Registry::release"]
 pub(crate) struct Registration {
-    /// The registry the entry lives in.
-    registry: Arc<Registry>,
     /// Shard index.
     shard: u32,
     /// Slot index within the shard.
@@ -75,10 +75,7 @@ impl Registry {
     ///
     /// The caller creates the task, then calls [`Reservation::fill`]. The shard's
     /// lock is held in between, which is short: one allocation.
-    pub(crate) fn reserve(
-        self: &Arc<Self>,
-        hint: usize,
-    ) -> Option<(Reservation<'_>, Registration)> {
+    pub(crate) fn reserve(&self, hint: usize) -> Option<(Reservation<'_>, Registration)> {
         let shard = hint % self.shards.len();
         let mut guard = lock(&self.shards[shard]);
         if guard.closed {
@@ -92,14 +89,13 @@ impl Registry {
             }
         };
         self.live.fetch_add(1, Ordering::Relaxed);
-        let registration =
-            Registration { registry: self.clone(), shard: shard as u32, slot: slot as u32 };
+        let registration = Registration { shard: shard as u32, slot: slot as u32 };
         Some((Reservation { guard, slot }, registration))
     }
 
     /// Registers a task waiting with `waker`, in shard `hint % shards`;
     /// `None` once the registry is closed.
-    pub(crate) fn register(self: &Arc<Self>, hint: usize, waker: &Waker) -> Option<Registration> {
+    pub(crate) fn register(&self, hint: usize, waker: &Waker) -> Option<Registration> {
         let (reservation, registration) = self.reserve(hint)?;
         reservation.fill(waker.clone());
         Some(registration)
@@ -125,8 +121,9 @@ impl Registry {
         }
     }
 
-    /// Removes entry `slot` of `shard`, if still present.
-    fn release(&self, shard: usize, slot: usize) {
+    /// Removes a task's entry, if still present.
+    pub(crate) fn release(&self, registration: Registration) {
+        let (shard, slot) = (registration.shard as usize, registration.slot as usize);
         let mut guard = lock(&self.shards[shard]);
         // After `close` the slot was already emptied; nothing to free then.
         if guard.slots.get_mut(slot).and_then(Option::take).is_some() {
@@ -147,12 +144,6 @@ impl Reservation<'_> {
 impl std::fmt::Debug for Reservation<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reservation").field("slot", &self.slot).finish()
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.registry.release(self.shard as usize, self.slot as usize);
     }
 }
 
@@ -177,12 +168,12 @@ mod tests {
         let (reservation, registration) = registry.reserve(0).unwrap();
         reservation.fill(flag_waker(Arc::default()));
         assert_eq!(registry.live(), 1);
-        drop(registration);
+        registry.release(registration);
         assert_eq!(registry.live(), 0);
         let (reservation, registration) = registry.reserve(0).unwrap();
         assert_eq!(reservation.slot, 0);
         reservation.fill(flag_waker(Arc::default()));
-        drop(registration);
+        registry.release(registration);
     }
 
     #[test]
@@ -198,7 +189,9 @@ mod tests {
         registry.close();
         assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)));
         assert!(registry.reserve(0).is_none());
-        drop(registrations);
+        for registration in registrations {
+            registry.release(registration);
+        }
         assert_eq!(registry.live(), 0);
     }
 
@@ -215,9 +208,10 @@ mod tests {
                         reservation.fill(flag_waker(Arc::default()));
                         held.push(registration);
                         if i % 3 == 0 {
-                            held.clear();
+                            held.drain(..).for_each(|r| registry.release(r));
                         }
                     }
+                    held.into_iter().for_each(|r| registry.release(r));
                 })
             })
             .collect();

@@ -68,7 +68,11 @@ pin_project_lite::pin_project! {
 
     impl<F> PinnedDrop for TaskFuture<F> {
         fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
             if let Some(owner) = this.owner.as_ref() {
+                if let Some(registration) = this.registration.take() {
+                    owner.registry.release(registration);
+                }
                 owner.count_task_dropped();
             }
         }
