@@ -1,139 +1,428 @@
-//! Timer precision: lateness of 100k sleeps (50 µs .. 1 ms) spread over 1,000 tasks,
-//! on hioload, tokio (multi-thread) and smol (async-executor + async-io timers), in
-//! one process run. Prints percentiles and the ratio to tokio (lower is better).
-//! Pending: needs the runtime merged, and in Cargo.toml:
-//!     [[bench]]
-//!     name = "time_precision"
-//!     harness = false
-//! (Self-contained; fold into the shared bench helper when benches/ has one.)
+//! Timers side by side: hioload, tokio's multi-thread runtime and smol
+//! (async-executor + async-io's `Timer`), each with 2 worker threads.
+//!
+//! Workloads:
+//! - `spread_100k`: 100,000 sleeps whose deadlines are spread uniformly over
+//!   100 ms (1,000 tasks x 100 sleeps; task `t`'s sleep `i` ends at
+//!   `base + (i * 1000 + t) µs`, so timers fire at 1M/s): lateness p50/p99/max
+//!   and the process CPU time the run used.
+//! - `sleep_250us`: one task repeating `sleep(250 µs)`: median elapsed.
+//! - `timer_create_drop`: create a sleep, poll it once (registering it), drop it.
+//! - `timeout_ready`: `timeout(d, ready future).await` (tokio's `time_timeout`).
+//!
+//! `cargo bench --bench time_precision [-- WORKLOAD]`;
+//! `HIOLOAD_BENCH_ROUNDS=N` sets the rounds (default 7).
 
+mod support;
+
+use std::cell::RefCell;
 use std::future::Future;
+use std::hint::black_box;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TASKS: u64 = 1_000;
-const SLEEPS_PER_TASK: u64 = 100;
-const WORKERS: usize = 4;
+use futures_lite::future::poll_once;
+use support::{compare, median, pct, rounds, selected, time_cpu, verdict, Samples};
 
-/// The duration of sleep number `i` of task `t`: 50 µs .. 1 ms, deterministic.
-fn duration(t: u64, i: u64) -> Duration {
-    Duration::from_micros(50 + (t * 7_919 + i * 104_729) % 950)
-}
+const WORKERS: usize = 2;
+/// `spread_100k`: tasks, sleeps per task, and the spacing of deadlines.
+const SPREAD_TASKS: u64 = 1_000;
+const SPREAD_SLEEPS: u64 = 100;
+const SPREAD_STEP: Duration = Duration::from_micros(1);
+/// Lead time before the first deadline, so spawning does not count as lateness.
+const SPREAD_LEAD: Duration = Duration::from_millis(5);
+/// `sleep_250us`: sleeps per round.
+const SHORT_SLEEPS: usize = 200;
+const SHORT: Duration = Duration::from_micros(250);
+/// `timer_create_drop` and `timeout_ready`: operations per round.
+const OPS: u32 = 200_000;
+/// A deadline far enough that it never fires during the bench.
+const FAR: Duration = Duration::from_secs(60);
 
-/// Runs every task's sleeps with `sleep` on a runtime reached through `spawn_all`,
-/// returning every lateness.
-fn lateness_of<S, Fut>(
-    spawn_all: impl FnOnce(
-        Vec<std::pin::Pin<Box<dyn Future<Output = Vec<Duration>> + Send>>>,
-    ) -> Vec<Vec<Duration>>,
-    sleep: S,
-) -> Vec<Duration>
-where
-    S: Fn(Duration) -> Fut + Send + Sync + Copy + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let tasks = (0..TASKS)
-        .map(|t| {
-            Box::pin(async move {
-                let mut late = Vec::with_capacity(SLEEPS_PER_TASK as usize);
-                for i in 0..SLEEPS_PER_TASK {
-                    let d = duration(t, i);
-                    let start = Instant::now();
-                    sleep(d).await;
-                    late.push(start.elapsed().saturating_sub(d));
-                }
-                late
-            }) as std::pin::Pin<Box<dyn Future<Output = Vec<Duration>> + Send>>
-        })
-        .collect();
-    let mut all: Vec<Duration> = spawn_all(tasks).into_iter().flatten().collect();
-    all.sort_unstable();
-    all
-}
+/// A boxed `Send` future.
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-fn hioload_run(
-    tasks: Vec<std::pin::Pin<Box<dyn Future<Output = Vec<Duration>> + Send>>>,
-) -> Vec<Vec<Duration>> {
-    let rt = hioload::Runtime::builder().worker_threads(WORKERS).build().unwrap();
-    rt.block_on(async {
-        let handles: Vec<_> = tasks.into_iter().map(hioload::spawn).collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.push(h.await.unwrap());
-        }
-        out
-    })
-}
-
-fn tokio_run(
-    tasks: Vec<std::pin::Pin<Box<dyn Future<Output = Vec<Duration>> + Send>>>,
-) -> Vec<Vec<Duration>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_time()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.push(h.await.unwrap());
-        }
-        out
-    })
-}
-
-fn smol_run(
-    tasks: Vec<std::pin::Pin<Box<dyn Future<Output = Vec<Duration>> + Send>>>,
-) -> Vec<Vec<Duration>> {
-    let ex = Arc::new(async_executor::Executor::new());
-    let mut stops = Vec::new();
-    let threads: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (tx, rx) = futures_channel::oneshot::channel::<()>();
-            stops.push(tx);
-            let ex = ex.clone();
-            std::thread::spawn(move || futures_lite::future::block_on(ex.run(rx)))
-        })
-        .collect();
-    let handles: Vec<_> = tasks.into_iter().map(|t| ex.spawn(t)).collect();
-    let out = futures_lite::future::block_on(async {
-        let mut out = Vec::new();
-        for h in handles {
-            out.push(h.await);
-        }
-        out
-    });
-    drop(stops);
-    for t in threads {
-        let _ = t.join();
+/// What each contender provides.
+trait Rt {
+    /// Spawns every future onto the workers and waits for all of them.
+    fn run_all<T: Send + 'static>(&self, tasks: Vec<BoxFut<T>>) -> Vec<T>;
+    /// Runs one future on a worker and waits for it.
+    fn run_one<T: Send + 'static>(&self, task: BoxFut<T>) -> T {
+        self.run_all(vec![task]).pop().unwrap()
     }
-    out
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
+struct Hio(hioload::Runtime);
+struct Tok(tokio::runtime::Runtime);
+struct Smol {
+    ex: Arc<async_executor::Executor<'static>>,
+    stop: Option<futures_channel::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Rt for Hio {
+    fn run_all<T: Send + 'static>(&self, tasks: Vec<BoxFut<T>>) -> Vec<T> {
+        self.0.block_on(async {
+            let handles: Vec<_> = tasks.into_iter().map(hioload::spawn).collect();
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        })
+    }
+}
+
+impl Rt for Tok {
+    fn run_all<T: Send + 'static>(&self, tasks: Vec<BoxFut<T>>) -> Vec<T> {
+        self.0.block_on(async {
+            let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        })
+    }
+}
+
+impl Smol {
+    fn new() -> Smol {
+        let ex = Arc::new(async_executor::Executor::new());
+        let (tx, rx) = futures_channel::oneshot::channel::<()>();
+        let rx = futures_util::future::FutureExt::shared(rx);
+        let threads = (0..WORKERS)
+            .map(|_| {
+                let (ex, rx) = (ex.clone(), rx.clone());
+                std::thread::spawn(move || {
+                    futures_lite::future::block_on(ex.run(async move {
+                        let _ = rx.await;
+                    }))
+                })
+            })
+            .collect();
+        Smol { ex, stop: Some(tx), threads }
+    }
+}
+
+impl Drop for Smol {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        self.threads.drain(..).for_each(|t| t.join().unwrap());
+    }
+}
+
+impl Rt for Smol {
+    fn run_all<T: Send + 'static>(&self, tasks: Vec<BoxFut<T>>) -> Vec<T> {
+        let handles: Vec<_> = tasks.into_iter().map(|t| self.ex.spawn(t)).collect();
+        futures_lite::future::block_on(async {
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await);
+            }
+            out
+        })
+    }
+}
+
+/// One `spread_100k` run: every lateness (sorted) and the process CPU time.
+fn spread<R, S, F>(rt: &R, sleep_until: S) -> (Vec<Duration>, Duration)
+where
+    R: Rt,
+    S: Fn(Instant) -> F + Send + Sync + Copy + 'static,
+    F: Future<Output = ()> + Send,
+{
+    let mut late = Vec::new();
+    let (_, cpu) = time_cpu(|| {
+        let base = Instant::now() + SPREAD_LEAD;
+        let tasks: Vec<BoxFut<Vec<Duration>>> = (0..SPREAD_TASKS)
+            .map(|t| {
+                Box::pin(async move {
+                    let mut late = Vec::with_capacity(SPREAD_SLEEPS as usize);
+                    for i in 0..SPREAD_SLEEPS {
+                        let step = (i * SPREAD_TASKS + t) as u32;
+                        let deadline = base + SPREAD_STEP * step;
+                        sleep_until(deadline).await;
+                        late.push(Instant::now().saturating_duration_since(deadline));
+                    }
+                    late
+                }) as BoxFut<Vec<Duration>>
+            })
+            .collect();
+        late = rt.run_all(tasks).into_iter().flatten().collect();
+    });
+    late.sort_unstable();
+    (late, cpu)
+}
+
+/// One `sleep_250us` run: the elapsed time of each of SHORT_SLEEPS sleeps.
+fn short_sleeps<R, S, F>(rt: &R, sleep: S) -> Vec<Duration>
+where
+    R: Rt,
+    S: Fn(Duration) -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    rt.run_one(Box::pin(async move {
+        let mut out = Vec::with_capacity(SHORT_SLEEPS);
+        for _ in 0..SHORT_SLEEPS {
+            let start = Instant::now();
+            sleep(SHORT).await;
+            out.push(start.elapsed());
+        }
+        out
+    }))
+}
+
+/// Times OPS runs of `op` inside one task on a worker; returns the time per op.
+fn per_op<R, O, F>(rt: &R, op: O) -> Duration
+where
+    R: Rt,
+    O: Fn() -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    let total = rt.run_one(Box::pin(async move {
+        let start = Instant::now();
+        for _ in 0..OPS {
+            op().await;
+        }
+        start.elapsed()
+    }));
+    total / OPS
+}
+
+/// Creates a sleep, polls it once (it registers: the deadline is far) and drops it.
+async fn create_drop<S: Future>(s: S) {
+    let mut s = pin!(s);
+    black_box(poll_once(s.as_mut()).await.is_none());
+}
+
+/// Lateness percentiles of one contender, kept per round.
+#[derive(Default)]
+struct Spread {
+    p50: Vec<Duration>,
+    p99: Vec<Duration>,
+    max: Vec<Duration>,
 }
 
 fn main() {
-    let hioload = lateness_of(hioload_run, hioload::time::sleep);
-    let tokio = lateness_of(tokio_run, tokio::time::sleep);
-    let smol = lateness_of(smol_run, |d| async move {
-        async_io::Timer::after(d).await;
-    });
-    println!(
-        "timer lateness, {} sleeps of 50 µs .. 1 ms on {WORKERS} workers",
-        TASKS * SLEEPS_PER_TASK
-    );
-    println!("{:<10} {:>12} {:>12} {:>12} {:>14}", "runtime", "p50", "p99", "max", "p50 vs tokio");
-    let base = pct(&tokio, 0.5).as_secs_f64();
-    for (name, l) in [("hioload", &hioload), ("tokio", &tokio), ("smol", &smol)] {
+    let n = rounds(7);
+    let hio = Hio(hioload::Runtime::builder().worker_threads(WORKERS).build().unwrap());
+    let tok = Tok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .unwrap());
+    let smol = Smol::new();
+    println!("time_precision: {WORKERS} workers, {n} rounds, alternating contenders");
+    let mut summary: Vec<Box<dyn Fn()>> = Vec::new();
+
+    if selected("spread_100k") {
+        let stats: [RefCell<Spread>; 3] = Default::default();
+        let record = |k: usize, (late, cpu): (Vec<Duration>, Duration)| {
+            let mut s = stats[k].borrow_mut();
+            s.p50.push(pct(&late, 0.5));
+            s.p99.push(pct(&late, 0.99));
+            s.max.push(late[late.len() - 1]);
+            cpu
+        };
         println!(
-            "{name:<10} {:>12?} {:>12?} {:>12?} {:>13.2}x",
-            pct(l, 0.5),
-            pct(l, 0.99),
-            l[l.len() - 1],
-            pct(l, 0.5).as_secs_f64() / base
+            "spread_100k: {} sleeps, deadlines {:?} apart over {:?}; times below are process CPU",
+            SPREAD_TASKS * SPREAD_SLEEPS,
+            SPREAD_STEP,
+            SPREAD_STEP * (SPREAD_TASKS * SPREAD_SLEEPS) as u32
         );
+        let cpu = compare(
+            "spread_100k cpu",
+            n,
+            &mut [
+                ("hioload", &mut || {
+                    record(
+                        0,
+                        spread(&hio, |d| {
+                            hioload::time::sleep_until(hioload::time::Instant::from_std(d))
+                        }),
+                    )
+                }),
+                ("tokio", &mut || {
+                    record(
+                        1,
+                        spread(&tok, |d| {
+                            tokio::time::sleep_until(tokio::time::Instant::from_std(d))
+                        }),
+                    )
+                }),
+                ("smol", &mut || {
+                    record(
+                        2,
+                        spread(&smol, |d| async move {
+                            async_io::Timer::at(d).await;
+                        }),
+                    )
+                }),
+            ],
+        );
+        println!(
+            "{:<22} {:<15} {:>12} {:>12} {:>12}   (median over rounds; warm-up excluded)",
+            "spread_100k lateness", "", "p50", "p99", "max"
+        );
+        let names = ["hioload", "tokio", "smol"];
+        // Drop each contender's warm-up round (the first one recorded).
+        let stats: Vec<Spread> = stats
+            .into_iter()
+            .map(|s| {
+                let mut s = s.into_inner();
+                for v in [&mut s.p50, &mut s.p99, &mut s.max] {
+                    v.remove(0);
+                }
+                s
+            })
+            .collect();
+        for (name, s) in names.iter().zip(&stats) {
+            println!(
+                "{:<22} {:<15} {:>12.1?} {:>12.1?} {:>12.1?}   ratio/tokio p50 {:>6.3} p99 {:>6.3}",
+                "spread_100k lateness",
+                name,
+                median(&s.p50),
+                median(&s.p99),
+                median(&s.max),
+                support::ratio(median(&s.p50), median(&stats[1].p50)),
+                support::ratio(median(&s.p99), median(&stats[1].p99)),
+            );
+        }
+        let (p50, p99) = (median(&stats[0].p50), median(&stats[0].p99));
+        let (hcpu, tcpu) = (cpu[0].median(), cpu[1].median());
+        summary.push(Box::new(move || {
+            verdict(
+                "spread_100k lateness p50 (hioload)",
+                &format!("{p50:.1?}"),
+                "<= 50µs",
+                p50 <= Duration::from_micros(50),
+            );
+            verdict(
+                "spread_100k lateness p99 (hioload)",
+                &format!("{p99:.1?}"),
+                "<= 200µs",
+                p99 <= Duration::from_micros(200),
+            );
+            verdict(
+                "spread_100k CPU time (hioload vs tokio)",
+                &format!("{hcpu:.1?} vs {tcpu:.1?}"),
+                "<= tokio",
+                hcpu <= tcpu,
+            );
+        }));
+    }
+
+    if selected("sleep_250us") {
+        let all: [RefCell<Vec<Duration>>; 3] = Default::default();
+        let keep = |k: usize, v: Vec<Duration>| {
+            let m = median(&v);
+            all[k].borrow_mut().extend(v);
+            m
+        };
+        let s = compare(
+            "sleep_250us",
+            n,
+            &mut [
+                ("hioload", &mut || keep(0, short_sleeps(&hio, hioload::time::sleep))),
+                ("tokio", &mut || keep(1, short_sleeps(&tok, tokio::time::sleep))),
+                ("smol", &mut || {
+                    keep(
+                        2,
+                        short_sleeps(&smol, |d| async move {
+                            async_io::Timer::after(d).await;
+                        }),
+                    )
+                }),
+            ],
+        );
+        println!(
+            "{:<22} {:<15} {:>12} {:>12} {:>12}   (all sleeps, warm-up included)",
+            "sleep_250us elapsed", "", "p50", "p99", "max"
+        );
+        for (name, v) in ["hioload", "tokio", "smol"].iter().zip(&all) {
+            let mut v = v.borrow().clone();
+            v.sort_unstable();
+            println!(
+                "{:<22} {:<15} {:>12.1?} {:>12.1?} {:>12.1?}",
+                "sleep_250us elapsed",
+                name,
+                pct(&v, 0.5),
+                pct(&v, 0.99),
+                v[v.len() - 1]
+            );
+        }
+        let m = s[0].median();
+        summary.push(Box::new(move || {
+            verdict(
+                "sleep(250µs) median elapsed (hioload)",
+                &format!("{m:.1?}"),
+                "< 350µs",
+                m < Duration::from_micros(350),
+            );
+        }));
+    }
+
+    let per_op_verdict = |what: &'static str, s: &[Samples]| -> Box<dyn Fn()> {
+        let (h, t) = (s[0].median(), s[1].median());
+        Box::new(move || {
+            verdict(what, &format!("{h:.1?} vs {t:.1?}"), "<= tokio", h <= t);
+        })
+    };
+
+    if selected("timer_create_drop") {
+        println!("timer_create_drop: times below are per op ({OPS} ops per round)");
+        let s = compare(
+            "timer_create_drop",
+            n,
+            &mut [
+                ("hioload", &mut || per_op(&hio, || create_drop(hioload::time::sleep(FAR)))),
+                ("tokio", &mut || per_op(&tok, || create_drop(tokio::time::sleep(FAR)))),
+                ("smol", &mut || per_op(&smol, || create_drop(async_io::Timer::after(FAR)))),
+            ],
+        );
+        summary.push(per_op_verdict("timer create+poll+drop per op (hioload vs tokio)", &s));
+    }
+
+    if selected("timeout_ready") {
+        println!(
+            "timeout_ready: times below are per op ({OPS} ops per round); smol = ready.or(Timer)"
+        );
+        let s = compare(
+            "timeout_ready",
+            n,
+            &mut [
+                ("hioload", &mut || {
+                    per_op(&hio, || async {
+                        black_box(hioload::time::timeout(FAR, async { 1u32 }).await.unwrap());
+                    })
+                }),
+                ("tokio", &mut || {
+                    per_op(&tok, || async {
+                        black_box(tokio::time::timeout(FAR, async { 1u32 }).await.unwrap());
+                    })
+                }),
+                ("smol", &mut || {
+                    per_op(&smol, || async {
+                        use futures_lite::FutureExt as _;
+                        let r = async { Some(1u32) }
+                            .or(async {
+                                async_io::Timer::after(FAR).await;
+                                None
+                            })
+                            .await;
+                        black_box(r.unwrap());
+                    })
+                }),
+            ],
+        );
+        summary.push(per_op_verdict("timeout(ready) per op (hioload vs tokio)", &s));
+    }
+
+    println!();
+    println!("summary (hioload against the issue's targets):");
+    for line in &summary {
+        line();
     }
 }

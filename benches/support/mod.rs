@@ -94,3 +94,41 @@ pub fn time(f: impl FnOnce()) -> Duration {
     f();
     start.elapsed()
 }
+
+/// CPU time used so far by the whole process (every thread, user + system).
+/// Zero where the platform gives no per-process CPU clock.
+pub fn cpu_time() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec.
+        if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0 {
+            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
+}
+
+/// Wall time and process CPU time of `f`.
+pub fn time_cpu(f: impl FnOnce()) -> (Duration, Duration) {
+    let (start, cpu) = (Instant::now(), cpu_time());
+    f();
+    (start.elapsed(), cpu_time().saturating_sub(cpu))
+}
+
+/// The `p` quantile (0.0 ..= 1.0) of sorted samples.
+pub fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Median of unsorted samples.
+pub fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Prints one line of the final summary: a measured value against its target.
+pub fn verdict(what: &str, value: &str, target: &str, pass: bool) {
+    println!("{what:<44} {value:>22}  target {target:<26} {}", if pass { "PASS" } else { "FAIL" });
+}

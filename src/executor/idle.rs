@@ -52,8 +52,9 @@ impl Idle {
         }
     }
 
-    /// Step 1: the worker to wake for new work, if one should be woken.
-    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+    /// Step 1: the worker to wake for new work, if one should be woken;
+    /// a sleeper for which `prefer` holds (same group as the work) goes first.
+    pub(crate) fn worker_to_notify(&self, prefer: impl Fn(usize) -> bool) -> Option<usize> {
         if !self.notify_should_wakeup() {
             return None;
         }
@@ -62,7 +63,10 @@ impl Idle {
         if !self.notify_should_wakeup() {
             return None;
         }
-        let worker = sleepers.pop()?;
+        let worker = match sleepers.iter().rposition(|w| prefer(*w)) {
+            Some(pos) => sleepers.swap_remove(pos),
+            None => sleepers.pop()?,
+        };
         self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
         Some(worker)
     }
@@ -154,14 +158,14 @@ mod tests {
     #[test]
     fn notify_wakes_one_sleeper_and_counts_it_searching() {
         let idle = Idle::new(4);
-        assert_eq!(idle.worker_to_notify(), None, "nobody sleeps");
+        assert_eq!(idle.worker_to_notify(|_| false), None, "nobody sleeps");
         assert!(!idle.transition_worker_to_parked(2, false));
         assert!(!idle.transition_worker_to_parked(3, false));
         assert_eq!(idle.num_unparked(), 2);
-        let woken = idle.worker_to_notify().unwrap();
-        assert!(woken == 2 || woken == 3);
+        let woken = idle.worker_to_notify(|w| w == 2).unwrap();
+        assert_eq!(woken, 2, "the preferred sleeper goes first");
         assert_eq!(idle.num_searching(), 1);
-        assert_eq!(idle.worker_to_notify(), None, "a searcher exists");
+        assert_eq!(idle.worker_to_notify(|_| false), None, "a searcher exists");
         assert!(idle.transition_worker_from_searching());
         assert!(!idle.is_parked(woken));
     }

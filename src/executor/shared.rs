@@ -230,11 +230,22 @@ impl Shared {
                 n as usize % self.groups.len()
             }
         });
-        self.spawn_in(future, group)
+        self.spawn_in(future, group, false)
     }
 
-    /// Spawns `future` as a task of `group` (already counted as spawned).
-    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize) -> TaskHandle<F::Output>
+    /// Spawns `future` as a task of `group`, queued in that group's injector.
+    pub(crate) fn spawn_on<F>(self: &Arc<Self>, group: usize, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.external_spawned.fetch_add(1, Ordering::Relaxed);
+        self.spawn_in(future, group, true)
+    }
+
+    /// Spawns `future` as a task of `group` (already counted as spawned);
+    /// `remote` queues it in the group's injector even on a worker.
+    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize, remote: bool) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -248,9 +259,13 @@ impl Shared {
             .metadata(TaskMeta::in_group(group))
             .spawn(move |_| TaskFuture::new(future, owner), schedule);
         let handle = TaskHandle::new(&runnable, task);
-        // After shutdown the schedule function drops the runnable: the future is
-        // dropped unpolled and the handle reports the task cancelled.
-        runnable.schedule();
+        if remote && !self.is_shutdown() {
+            self.schedule_remote(runnable);
+        } else {
+            // After shutdown the schedule function drops the runnable: the future
+            // is dropped unpolled and the handle reports the task cancelled.
+            runnable.schedule();
+        }
         handle
     }
 
@@ -328,7 +343,7 @@ impl Shared {
     pub(crate) fn schedule_remote(&self, runnable: Runnable) {
         let group = runnable.metadata().group;
         self.groups[group].injector.push(runnable);
-        self.notify_parked();
+        self.notify_parked_in(group);
         // A shutdown that raced with the push may have drained the injector
         // already; drain again so the task's future is dropped, not leaked.
         if self.is_shutdown() {
@@ -339,7 +354,16 @@ impl Shared {
     /// Wakes one sleeping worker if nobody is searching for work.
     #[inline]
     pub(crate) fn notify_parked(&self) {
-        if let Some(index) = self.idle.worker_to_notify() {
+        if let Some(index) = self.idle.worker_to_notify(|_| false) {
+            self.slots[index].unparker.unpark();
+        }
+    }
+
+    /// Like `notify_parked`, preferring a sleeper of `group` (the work's group).
+    #[inline]
+    pub(crate) fn notify_parked_in(&self, group: usize) {
+        let prefer = |w: usize| self.slots[w].group == group;
+        if let Some(index) = self.idle.worker_to_notify(prefer) {
             self.slots[index].unparker.unpark();
         }
     }

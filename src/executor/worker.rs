@@ -131,7 +131,7 @@ impl WorkerCore {
         };
         // Work that others could steal: wake a sleeper unless someone searches.
         if pushed && !self.searching.get() {
-            self.shared.notify_parked();
+            self.shared.notify_parked_in(self.group);
         }
     }
 

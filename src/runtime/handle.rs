@@ -86,6 +86,41 @@ impl Handle {
         JoinHandle::new(self.shared.spawn(future))
     }
 
+    /// Spawns a task onto worker group `group` (see [`crate::Builder::numa`]):
+    /// it is queued in that group's injector, so the group's workers run it
+    /// first; other groups only steal it when they are out of work.
+    ///
+    /// # Panics
+    ///
+    /// If `group` is not below `metrics().num_groups()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hioload::topology::Numa;
+    ///
+    /// let rt = hioload::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .numa(Numa::Groups(vec![vec![0], vec![1]]))
+    ///     .build()
+    ///     .unwrap();
+    /// let task = rt.handle().spawn_on(1, async { 7 });
+    /// assert_eq!(rt.block_on(task).unwrap(), 7);
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(&self, group: usize, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let groups = self.shared.groups.len();
+        assert!(
+            group < groups,
+            "spawn_on: group {group} does not exist (the runtime has {groups})"
+        );
+        JoinHandle::new(self.shared.spawn_on(group, future))
+    }
+
     /// Spawns `future` to start at `deadline` (the seed design's
     /// `Schedule(delay, fn) -> Cancelable`): until then the task is only a timer.
     /// Aborting the handle before the deadline cancels the timer, and the
