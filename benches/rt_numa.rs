@@ -30,6 +30,9 @@ fn runtime(numa: Numa) -> hioload::Runtime {
         .unwrap()
 }
 
+/// One timed run of a workload on a runtime.
+type Workload = fn(&hioload::Runtime) -> Duration;
+
 fn two_groups() -> Numa {
     Numa::Groups(vec![vec![0], vec![1]])
 }
@@ -115,7 +118,7 @@ fn chained_spawn(rt: &hioload::Runtime) -> Duration {
 fn grouping_cost(n: usize) {
     let flat = runtime(Numa::Off);
     let grouped = runtime(two_groups());
-    let workloads: [(&str, fn(&hioload::Runtime) -> Duration); 4] = [
+    let workloads: [(&str, Workload); 4] = [
         ("spawn_many_local", spawn_many),
         ("yield_many", yield_many),
         ("ping_pong", ping_pong),
