@@ -71,6 +71,17 @@ impl Idle {
         Some(worker)
     }
 
+    /// Pops a sleeper for which `prefer` holds even while others search,
+    /// counting it as unparked and searching (group-aware wakes, see
+    /// `Shared::notify_parked_in`).
+    pub(crate) fn wake_sleeper(&self, prefer: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut sleepers = self.lock();
+        let pos = sleepers.iter().rposition(|w| prefer(*w))?;
+        let worker = sleepers.swap_remove(pos);
+        self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
+        Some(worker)
+    }
+
     /// Step 2: may this worker search? Refused when half the workers search.
     pub(crate) fn transition_worker_to_searching(&self) -> bool {
         let state = self.state.load(SeqCst);

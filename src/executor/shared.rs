@@ -59,6 +59,10 @@ pub(crate) struct Group {
     pub(crate) driver: Arc<Driver>,
     /// The slot indices placed in this group, ascending.
     pub(crate) slots: Box<[usize]>,
+    /// Workers of this group counted as searching (a subset of `Idle`'s
+    /// searching count); lets a push wake a sleeper of its own group when the
+    /// only searchers belong to other groups.
+    pub(crate) searching: AtomicUsize,
 }
 
 /// A worker position: a deque, a parker, counters; a thread occupies it while running.
@@ -141,6 +145,7 @@ impl Shared {
                 injector: Injector::new(),
                 driver,
                 slots: (0..slots.len()).filter(|&s| slots[s].group == g).collect(),
+                searching: AtomicUsize::new(0),
             })
             .collect();
         let workers = config.worker_threads;
@@ -355,17 +360,32 @@ impl Shared {
     #[inline]
     pub(crate) fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify(|_| false) {
-            self.slots[index].unparker.unpark();
+            self.wake_worker(index);
         }
     }
 
-    /// Like `notify_parked`, preferring a sleeper of `group` (the work's group).
+    /// Like `notify_parked`, for work queued in `group`: a sleeper of that group
+    /// goes first, and with several groups a sleeper of `group` is woken even
+    /// while other groups' workers search, as long as none of `group`'s does
+    /// (otherwise another group's searcher would take the work across groups).
     #[inline]
     pub(crate) fn notify_parked_in(&self, group: usize) {
-        let prefer = |w: usize| self.slots[w].group == group;
-        if let Some(index) = self.idle.worker_to_notify(prefer) {
-            self.slots[index].unparker.unpark();
+        let of_group = |w: usize| self.slots[w].group == group;
+        if let Some(index) = self.idle.worker_to_notify(of_group) {
+            self.wake_worker(index);
+        } else if self.groups.len() > 1 && self.groups[group].searching.load(Ordering::SeqCst) == 0
+        {
+            if let Some(index) = self.idle.wake_sleeper(of_group) {
+                self.wake_worker(index);
+            }
         }
+    }
+
+    /// Unparks a worker a notifier popped (and counted as searching).
+    fn wake_worker(&self, index: usize) {
+        let slot = &self.slots[index];
+        self.groups[slot.group].searching.fetch_add(1, Ordering::SeqCst);
+        slot.unparker.unpark();
     }
 
     /// Whether any queue of any worker or group holds a task.

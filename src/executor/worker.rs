@@ -166,6 +166,7 @@ impl WorkerCore {
             if !self.shared.idle.transition_worker_to_searching() {
                 return None;
             }
+            self.group_searching().fetch_add(1, Ordering::SeqCst);
             self.searching.set(true);
         }
         let shared = &*self.shared;
@@ -212,7 +213,7 @@ impl WorkerCore {
 
     /// Runs one task; ends this worker's search first (handing the baton on).
     pub(crate) fn run_task(&self, task: Runnable) {
-        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+        if self.stop_searching() && self.shared.idle.transition_worker_from_searching() {
             self.shared.notify_parked();
         }
         let metrics = &self.shared.slots[self.index].metrics;
@@ -245,6 +246,20 @@ impl WorkerCore {
         false
     }
 
+    /// This worker's group's count of searching workers.
+    fn group_searching(&self) -> &std::sync::atomic::AtomicUsize {
+        &self.shared.groups[self.group].searching
+    }
+
+    /// Leaves the searching state (the group count too); returns whether it was searching.
+    fn stop_searching(&self) -> bool {
+        let was = self.searching.replace(false);
+        if was {
+            self.group_searching().fetch_sub(1, Ordering::SeqCst);
+        }
+        was
+    }
+
     /// Whether the LIFO slot or local queue holds a task.
     fn has_tasks(&self) -> bool {
         // `Cell<Option<_>>` cannot be peeked; take and put back.
@@ -260,7 +275,7 @@ impl WorkerCore {
     /// unparks this worker directly, outside the sleepers bookkeeping.
     pub(crate) fn park(&self, timeout: Option<Duration>, woken: Option<&AtomicBool>) {
         let shared = &*self.shared;
-        let was_searching = self.searching.replace(false);
+        let was_searching = self.stop_searching();
         let last_searcher = shared.idle.transition_worker_to_parked(self.index, was_searching);
         // The last searcher leaving (or the only worker of a current-thread
         // runtime) looks once more: a push it raced with woke nobody.
@@ -289,6 +304,7 @@ impl WorkerCore {
                 // Woken by our own driver (or asked to stop): count ourselves
                 // unparked, unless a notifier already did (then we search).
                 if !shared.idle.unpark_worker_by_id(self.index) {
+                    // Already counted as searching (group count too) by the notifier.
                     self.searching.set(true);
                 }
                 break;
@@ -320,7 +336,7 @@ impl WorkerCore {
 
     /// Leaves the search, drops or hands back queued tasks, returns the deque and parker.
     fn release(&self, hand_back: bool) {
-        if self.searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+        if self.stop_searching() && self.shared.idle.transition_worker_from_searching() {
             self.shared.notify_parked();
         }
         let lifo = self.lifo.take();
@@ -349,7 +365,7 @@ impl WorkerCore {
         if let Some(task) = self.lifo.take() {
             self.local.push(task);
         }
-        if self.searching.replace(false) {
+        if self.stop_searching() {
             self.shared.idle.transition_worker_from_searching();
         }
         self.into_slot();
