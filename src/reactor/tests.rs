@@ -33,10 +33,7 @@ fn udp() -> Async<UdpSocket> {
 /// `Async::readable`). So drain again until a wait is pending.
 fn drain(socket: &Async<UdpSocket>) {
     let mut buf = [0; 64];
-    for attempt in 0..100 {
-        if attempt > 0 {
-            eprintln!("DRAIN-RETRY {attempt}");
-        }
+    for _ in 0..100 {
         while socket.try_read_with(|s| s.recv(&mut buf)).is_ok() {}
         if poll_once(pin!(socket.readable())).is_pending() {
             return;
