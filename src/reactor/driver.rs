@@ -238,6 +238,12 @@ impl Reactor {
         let _ = self.poller.notify();
     }
 
+    /// Whether nothing is registered (lock-free): a busy worker's zero-timeout
+    /// poll of an empty reactor would only cost syscalls.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.registry.is_empty()
+    }
+
     /// Number of registrations (including ones awaiting lazy release).
     pub(crate) fn registrations(&self) -> usize {
         self.registry.len()

@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::ready::Ready;
@@ -38,6 +38,9 @@ pub(crate) struct Registry {
     /// Set (under the lock) when a release is queued; cleared by `release_pending`, so an
     /// idle turn does not take the lock.
     has_pending: AtomicBool,
+    /// Occupied slots, mirrored outside the lock (written under it) so a busy
+    /// worker can skip polling a reactor that has nothing registered.
+    occupied: AtomicUsize,
 }
 
 /// The part of the registry behind its lock.
@@ -94,13 +97,16 @@ impl Registry {
         let slot = &mut synced.slots[index];
         let io = Arc::new(ScheduledIo::new(index | slot.generation << INDEX_BITS, raw));
         slot.io = Some(io.clone());
+        self.occupied.store(synced.slots.len() - synced.free.len(), Ordering::Release);
         Ok(io)
     }
 
     /// Frees the slot of `key` right away (registration with the poller failed, so no
     /// event can carry it).
     pub(crate) fn release_now(&self, key: usize) {
-        self.lock().release(key);
+        let mut synced = self.lock();
+        synced.release(key);
+        self.occupied.store(synced.slots.len() - synced.free.len(), Ordering::Release);
     }
 
     /// Queues the slot of `key` for release before the next wait.
@@ -121,6 +127,7 @@ impl Registry {
         for &key in &pending {
             synced.release(key);
         }
+        self.occupied.store(synced.slots.len() - synced.free.len(), Ordering::Release);
         // Keep the allocation for the next turn.
         synced.pending_release = pending;
         synced.pending_release.clear();
@@ -150,6 +157,11 @@ impl Registry {
         let mut synced = self.lock();
         synced.shut_down = true;
         synced.slots.iter().filter_map(|slot| slot.io.clone()).collect()
+    }
+
+    /// Whether any slot is occupied (lock-free; may lag a concurrent change).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.occupied.load(Ordering::Acquire) == 0
     }
 
     /// Number of occupied slots (including ones pending release).
