@@ -63,6 +63,10 @@ pub(crate) struct Group {
     /// searching count); lets a push wake a sleeper of its own group when the
     /// only searchers belong to other groups.
     pub(crate) searching: AtomicUsize,
+    /// Workers of this group inside `park` (a notifier's pop shows here only
+    /// once the worker runs again): lets a push skip the sleepers lock when its
+    /// group has nobody to wake.
+    pub(crate) sleeping: AtomicUsize,
 }
 
 /// A worker position: a deque, a parker, counters; a thread occupies it while running.
@@ -146,6 +150,7 @@ impl Shared {
                 driver,
                 slots: (0..slots.len()).filter(|&s| slots[s].group == g).collect(),
                 searching: AtomicUsize::new(0),
+                sleeping: AtomicUsize::new(0),
             })
             .collect();
         let workers = config.worker_threads;
@@ -373,7 +378,9 @@ impl Shared {
         let of_group = |w: usize| self.slots[w].group == group;
         if let Some(index) = self.idle.worker_to_notify(of_group) {
             self.wake_worker(index);
-        } else if self.groups.len() > 1 && self.groups[group].searching.load(Ordering::SeqCst) == 0
+        } else if self.groups.len() > 1
+            && self.groups[group].sleeping.load(Ordering::SeqCst) != 0
+            && self.groups[group].searching.load(Ordering::SeqCst) == 0
         {
             if let Some(index) = self.idle.wake_sleeper(of_group) {
                 self.wake_worker(index);

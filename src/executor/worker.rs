@@ -180,15 +180,29 @@ impl WorkerCore {
         let groups = shared.groups.len();
         for offset in 1..groups {
             let group = (self.group + offset) % groups;
+            // From another group take one task at a time: moving half a
+            // busy worker's queue across groups would drag its whole
+            // producer/consumer cascade away from its data.
             let task = shared
                 .steal_injector(group, &self.local)
-                .or_else(|| self.steal_from_group(group, used));
+                .or_else(|| self.steal_one_from_group(group, used));
             if task.is_some() {
                 bump(&metrics.remote_steals, 1);
                 return task;
             }
         }
         None
+    }
+
+    /// Steals one task from the first non-empty worker of another `group`.
+    fn steal_one_from_group(&self, group: usize, used: usize) -> Option<Runnable> {
+        let slots = &self.shared.groups[group].slots;
+        let live = slots.partition_point(|&s| s < used);
+        let start = if live > 0 { self.rng.below(live) } else { 0 };
+        (0..live).find_map(|i| {
+            let stealer = &self.shared.slots[slots[(start + i) % live]].stealer;
+            steal_retrying(|| stealer.steal())
+        })
     }
 
     /// Steals a batch from a random-start sweep over `group`'s workers, then its injector.
@@ -276,6 +290,8 @@ impl WorkerCore {
     pub(crate) fn park(&self, timeout: Option<Duration>, woken: Option<&AtomicBool>) {
         let shared = &*self.shared;
         let was_searching = self.stop_searching();
+        let sleeping = &shared.groups[self.group].sleeping;
+        sleeping.fetch_add(1, Ordering::SeqCst);
         let last_searcher = shared.idle.transition_worker_to_parked(self.index, was_searching);
         // The last searcher leaving (or the only worker of a current-thread
         // runtime) looks once more: a push it raced with woke nobody.
@@ -315,6 +331,7 @@ impl WorkerCore {
                 break;
             }
         }
+        sleeping.fetch_sub(1, Ordering::SeqCst);
         bump(&metrics.unparks, 1);
         self.busy_since.set(Instant::now());
     }
