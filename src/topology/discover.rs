@@ -130,7 +130,7 @@ fn claim_cpus(mut nodes: Vec<NodeCpus>, allowed: Option<&[usize]>) -> Vec<NodeCp
     nodes.sort_by_key(|(id, _)| *id);
     let mut claimed = std::collections::HashSet::new();
     for (_, cpus) in &mut nodes {
-        let is_allowed = |cpu: &usize| allowed.map_or(true, |allowed| allowed.contains(cpu));
+        let is_allowed = |cpu: &usize| allowed.is_none_or(|allowed| allowed.contains(cpu));
         cpus.retain(|cpu| is_allowed(cpu) && claimed.insert(*cpu));
     }
     nodes.retain(|(_, cpus)| !cpus.is_empty());
