@@ -1,57 +1,128 @@
-//! TCP echo on loopback, side by side: hioload, tokio's multi-thread runtime, and
-//! async-executor + async-net (async-io's reactor), each with 2 worker threads.
+//! TCP on loopback, side by side: hioload, tokio's multi-thread runtime (its own
+//! `TcpStream`), and async-executor + async-net (async-io's reactor), each with 2
+//! worker threads; each contender runs its own server and its own clients.
 //!
-//! Workloads: `echo_rtt` (CONNS connections, each ROUNDS round trips of 64 bytes: the
-//! reactor's wake-up latency) and `bulk` (one connection streaming BULK bytes through
-//! an echo: the read/write path and readiness clearing).
+//! Workloads:
+//! - `tcp_echo`: CONNS connections x ROUND_TRIPS round trips of MSG bytes against
+//!   an echo server: messages (round trips) per second, RTT p50/p99, process CPU
+//!   time per message.
+//! - `bulk`: one connection streams BULK_MIB MiB one way into a sink that counts
+//!   them and answers with one byte at EOF: GiB/s. `HIOLOAD_BULK_MIB` shrinks it.
+//! - `connect_accept`: ACCEPTS connect+accept pairs (CONNECTORS tasks connecting
+//!   concurrently; each waits for the server to accept and close, so the accept
+//!   queue stays short): pairs per second.
 //!
-//! `cargo bench --bench net_tcp_echo [-- WORKLOAD]`; `HIOLOAD_BENCH_ROUNDS=N` (default 10).
+//! `cargo bench --bench net_tcp_echo [-- WORKLOAD]`; `HIOLOAD_BENCH_ROUNDS=N` (default 5).
 
 mod support;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
-use support::{compare, rounds, selected};
+use support::{compare, median, pct, ratio, rounds, selected, time_cpu, verdict};
 
 const WORKERS: usize = 2;
-const CONNS: usize = 50;
-const ROUNDS: usize = 200;
+const CONNS: usize = 32;
+const ROUND_TRIPS: usize = 2_000;
 const MSG: usize = 64;
-const BULK: usize = 16 << 20;
+const BULK_CHUNK: usize = 256 * 1024;
+const ACCEPTS: usize = 5_000;
+const CONNECTORS: usize = 8;
 
 /// A boxed `Send` future.
-type BoxFut = Pin<Box<dyn Future<Output = ()> + Send>>;
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// What each contender provides: run a future to completion on its workers.
-trait Rt {
-    /// Runs `f` to completion with the runtime's reactor driving its I/O.
-    fn run(&self, f: BoxFut);
+/// Bytes the `bulk` workload moves (HIOLOAD_BULK_MIB, default 1024 MiB).
+fn bulk_bytes() -> u64 {
+    let mib: u64 =
+        std::env::var("HIOLOAD_BULK_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    mib.max(1) << 20
 }
 
-/// hioload with WORKERS workers.
+/// One contender: its runtime and how it binds, accepts, connects and spawns.
+trait Net: Sync {
+    type Stream: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static;
+    type Listener: Send + 'static;
+    /// Runs `f` on a worker and waits for it.
+    fn run<T: Send + 'static>(&self, f: BoxFut<T>) -> T;
+    /// Spawns `f` (from inside the runtime); the returned future awaits it.
+    fn spawn<T: Send + 'static>(&self, f: BoxFut<T>) -> BoxFut<T>;
+    fn bind() -> BoxFut<(Self::Listener, std::net::SocketAddr)>;
+    fn accept(l: &Self::Listener) -> impl Future<Output = Self::Stream> + Send;
+    fn connect(addr: std::net::SocketAddr) -> BoxFut<Self::Stream>;
+}
+
 struct Hio(hioload::Runtime);
-/// tokio's multi-thread runtime with WORKERS workers.
 struct Tok(tokio::runtime::Runtime);
-/// async-executor run by WORKERS threads; async-io's reactor thread drives I/O.
 struct Smol {
     ex: Arc<async_executor::Executor<'static>>,
     stop: Option<futures_channel::oneshot::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl Rt for Hio {
-    fn run(&self, f: BoxFut) {
-        self.0.block_on(f)
+impl Net for Hio {
+    type Stream = hioload::net::TcpStream;
+    type Listener = hioload::net::TcpListener;
+    fn run<T: Send + 'static>(&self, f: BoxFut<T>) -> T {
+        self.0.block_on(async { hioload::spawn(f).await.unwrap() })
+    }
+    fn spawn<T: Send + 'static>(&self, f: BoxFut<T>) -> BoxFut<T> {
+        let h = hioload::spawn(f);
+        Box::pin(async { h.await.unwrap() })
+    }
+    fn bind() -> BoxFut<(Self::Listener, std::net::SocketAddr)> {
+        Box::pin(async {
+            let l = hioload::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        })
+    }
+    async fn accept(l: &Self::Listener) -> Self::Stream {
+        let (s, _) = l.accept().await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+    fn connect(addr: std::net::SocketAddr) -> BoxFut<Self::Stream> {
+        Box::pin(async move {
+            let s = hioload::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        })
     }
 }
 
-impl Rt for Tok {
-    fn run(&self, f: BoxFut) {
-        self.0.block_on(f)
+impl Net for Tok {
+    type Stream = compat::Compat;
+    type Listener = tokio::net::TcpListener;
+    fn run<T: Send + 'static>(&self, f: BoxFut<T>) -> T {
+        self.0.block_on(async { tokio::spawn(f).await.unwrap() })
+    }
+    fn spawn<T: Send + 'static>(&self, f: BoxFut<T>) -> BoxFut<T> {
+        let h = tokio::spawn(f);
+        Box::pin(async { h.await.unwrap() })
+    }
+    fn bind() -> BoxFut<(Self::Listener, std::net::SocketAddr)> {
+        Box::pin(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        })
+    }
+    async fn accept(l: &Self::Listener) -> Self::Stream {
+        let (s, _) = l.accept().await.unwrap();
+        s.set_nodelay(true).unwrap();
+        compat::Compat(s)
+    }
+    fn connect(addr: std::net::SocketAddr) -> BoxFut<Self::Stream> {
+        Box::pin(async move {
+            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            compat::Compat(s)
+        })
     }
 }
 
@@ -81,15 +152,39 @@ impl Drop for Smol {
     }
 }
 
-impl Rt for Smol {
-    fn run(&self, f: BoxFut) {
+impl Net for Smol {
+    type Stream = async_net::TcpStream;
+    type Listener = async_net::TcpListener;
+    fn run<T: Send + 'static>(&self, f: BoxFut<T>) -> T {
         futures_lite::future::block_on(self.ex.spawn(f))
+    }
+    fn spawn<T: Send + 'static>(&self, f: BoxFut<T>) -> BoxFut<T> {
+        Box::pin(self.ex.spawn(f))
+    }
+    fn bind() -> BoxFut<(Self::Listener, std::net::SocketAddr)> {
+        Box::pin(async {
+            let l = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let a = l.local_addr().unwrap();
+            (l, a)
+        })
+    }
+    async fn accept(l: &Self::Listener) -> Self::Stream {
+        let (s, _) = l.accept().await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+    fn connect(addr: std::net::SocketAddr) -> BoxFut<Self::Stream> {
+        Box::pin(async move {
+            let s = async_net::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            s
+        })
     }
 }
 
-/// The echo loop every server task runs, generic over the stream type.
+/// Echoes until EOF.
 async fn echo<S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin>(mut s: S) {
-    let mut buf = vec![0; 64 * 1024];
+    let mut buf = vec![0; 4096];
     while let Ok(n @ 1..) = s.read(&mut buf).await {
         if s.write_all(&buf[..n]).await.is_err() {
             return;
@@ -97,130 +192,112 @@ async fn echo<S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin>(mut s: 
     }
 }
 
-/// CONNS clients x ROUNDS round trips against an echo server, for any stream type.
-async fn clients<S, C, CF>(connect: C) -> Duration
-where
-    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
-    C: Fn() -> CF,
-    CF: Future<Output = S> + Send + 'static,
-{
-    let start = Instant::now();
-    let conns: Vec<_> = (0..CONNS)
-        .map(|_| {
-            let connect = connect();
-            async move {
-                let mut s = connect.await;
-                let (msg, mut back) = ([7u8; MSG], [0u8; MSG]);
-                for _ in 0..ROUNDS {
-                    s.write_all(&msg).await.unwrap();
-                    s.read_exact(&mut back).await.unwrap();
+/// `tcp_echo` once on `n`'s runtime: wall time, process CPU and every RTT (sorted).
+fn tcp_echo<N: Net>(n: &'static N) -> (Duration, Duration, Vec<Duration>) {
+    let mut rtts = Vec::new();
+    let (wall, cpu) = time_cpu(|| {
+        rtts = n.run(Box::pin(async move {
+            let (listener, addr) = N::bind().await;
+            // The server accepts exactly CONNS connections, one echo task each.
+            let server = n.spawn(Box::pin(async move {
+                let mut echoes = Vec::with_capacity(CONNS);
+                for _ in 0..CONNS {
+                    let s = N::accept(&listener).await;
+                    echoes.push(n.spawn(Box::pin(echo(s))));
                 }
-            }
-        })
-        .collect();
-    futures_util::future::join_all(conns).await;
-    start.elapsed()
-}
-
-/// One connection streaming BULK bytes through the echo and reading them back.
-async fn bulk<S>(s: S) -> Duration
-where
-    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin,
-{
-    let start = Instant::now();
-    let (mut r, mut w) = s.split();
-    let data = vec![5u8; 256 * 1024];
-    let write = async {
-        for _ in 0..BULK / data.len() {
-            w.write_all(&data).await.unwrap();
-        }
-    };
-    let read = async {
-        let mut buf = vec![0; 256 * 1024];
-        let mut got = 0;
-        while got < BULK {
-            got += r.read(&mut buf).await.unwrap();
-        }
-    };
-    futures_util::future::join(write, read).await;
-    start.elapsed()
-}
-
-fn hio_workload(rt: &Hio, name: &str) -> Duration {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let bulk_run = name == "bulk";
-    rt.run(Box::pin(async move {
-        let listener = hioload::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(hioload::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
-                s.set_nodelay(true).unwrap();
-                drop(hioload::spawn(echo(s)));
-            }
+                futures_util::future::join_all(echoes).await;
+            }));
+            let clients: Vec<_> = (0..CONNS)
+                .map(|_| {
+                    n.spawn(Box::pin(async move {
+                        let mut s = N::connect(addr).await;
+                        let (msg, mut back) = ([7u8; MSG], [0u8; MSG]);
+                        let mut rtts = Vec::with_capacity(ROUND_TRIPS);
+                        for _ in 0..ROUND_TRIPS {
+                            let start = Instant::now();
+                            s.write_all(&msg).await.unwrap();
+                            s.read_exact(&mut back).await.unwrap();
+                            rtts.push(start.elapsed());
+                        }
+                        rtts
+                    }))
+                })
+                .collect();
+            let rtts: Vec<Duration> =
+                futures_util::future::join_all(clients).await.into_iter().flatten().collect();
+            server.await;
+            rtts
         }));
-        let connect = move || async move {
-            let s = hioload::net::TcpStream::connect(addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            s
-        };
-        let t = if bulk_run { bulk(connect().await).await } else { clients(connect).await };
-        tx.send(t).unwrap();
-    }));
-    rx.recv().unwrap()
+    });
+    rtts.sort_unstable();
+    (wall, cpu, rtts)
 }
 
-fn tok_workload(rt: &Tok, name: &str) -> Duration {
-    use tokio_util_compat::Compat;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let bulk_run = name == "bulk";
-    rt.run(Box::pin(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
-                s.set_nodelay(true).unwrap();
-                tokio::spawn(echo(Compat(s)));
+/// `bulk` once: one connection writes `bytes` into a counting sink; wall time.
+fn bulk<N: Net>(n: &'static N, bytes: u64) -> Duration {
+    let (wall, _) = time_cpu(|| {
+        n.run(Box::pin(async move {
+            let (listener, addr) = N::bind().await;
+            let sink = n.spawn(Box::pin(async move {
+                let mut s = N::accept(&listener).await;
+                let mut buf = vec![0u8; BULK_CHUNK];
+                let mut got = 0u64;
+                while got < bytes {
+                    match s.read(&mut buf).await.unwrap() {
+                        0 => break,
+                        k => got += k as u64,
+                    }
+                }
+                s.write_all(&[1]).await.unwrap();
+                got
+            }));
+            let mut s = N::connect(addr).await;
+            let data = vec![5u8; BULK_CHUNK];
+            let mut left = bytes;
+            while left > 0 {
+                let k = left.min(BULK_CHUNK as u64) as usize;
+                s.write_all(&data[..k]).await.unwrap();
+                left -= k as u64;
             }
-        });
-        let connect = move || async move {
-            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            Compat(s)
-        };
-        let t = if bulk_run { bulk(connect().await).await } else { clients(connect).await };
-        tx.send(t).unwrap();
-    }));
-    rx.recv().unwrap()
+            let mut ack = [0u8; 1];
+            s.read_exact(&mut ack).await.unwrap();
+            assert_eq!(sink.await, bytes);
+        }))
+    });
+    wall
 }
 
-fn smol_workload(rt: &Smol, name: &str) -> Duration {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let bulk_run = name == "bulk";
-    let ex = rt.ex.clone();
-    rt.run(Box::pin(async move {
-        let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server_ex = ex.clone();
-        ex.spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
-                s.set_nodelay(true).unwrap();
-                server_ex.spawn(echo(s)).detach();
-            }
-        })
-        .detach();
-        let connect = move || async move {
-            let s = async_net::TcpStream::connect(addr).await.unwrap();
-            s.set_nodelay(true).unwrap();
-            s
-        };
-        let t = if bulk_run { bulk(connect().await).await } else { clients(connect).await };
-        tx.send(t).unwrap();
-    }));
-    rx.recv().unwrap()
+/// `connect_accept` once: ACCEPTS pairs; wall time.
+fn connect_accept<N: Net>(n: &'static N) -> Duration {
+    let (wall, _) = time_cpu(|| {
+        n.run(Box::pin(async move {
+            let (listener, addr) = N::bind().await;
+            let server = n.spawn(Box::pin(async move {
+                for _ in 0..ACCEPTS {
+                    drop(N::accept(&listener).await);
+                }
+            }));
+            let clients: Vec<_> = (0..CONNECTORS)
+                .map(|_| {
+                    n.spawn(Box::pin(async move {
+                        for _ in 0..ACCEPTS / CONNECTORS {
+                            // Wait for the server's close (EOF): the pair was
+                            // accepted, and the accept queue never overflows.
+                            let mut s = N::connect(addr).await;
+                            assert_eq!(s.read(&mut [0u8; 1]).await.unwrap(), 0);
+                        }
+                    }))
+                })
+                .collect();
+            futures_util::future::join_all(clients).await;
+            server.await;
+        }))
+    });
+    wall
 }
 
 /// tokio's streams implement tokio's io traits; this adapter gives them futures-io's.
-mod tokio_util_compat {
+mod compat {
     use std::io;
     use std::pin::Pin;
     use std::task::{Context, Poll};
@@ -260,27 +337,190 @@ mod tokio_util_compat {
     }
 }
 
+/// Per-round `tcp_echo` figures of one contender.
+#[derive(Default)]
+struct Echo {
+    msgs_per_s: Vec<f64>,
+    p50: Vec<Duration>,
+    p99: Vec<Duration>,
+    cpu_per_msg: Vec<Duration>,
+}
+
+fn median_f(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn main() {
-    let rounds = rounds(10);
-    let hio = Hio(hioload::Runtime::builder().worker_threads(WORKERS).build().unwrap());
-    let tok = Tok(tokio::runtime::Builder::new_multi_thread()
+    let rounds = rounds(5);
+    // 'static so server and client tasks can borrow the contender.
+    let hio: &'static Hio = Box::leak(Box::new(Hio(hioload::Runtime::builder()
+        .worker_threads(WORKERS)
+        .build()
+        .unwrap())));
+    let tok: &'static Tok = Box::leak(Box::new(Tok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
         .build()
-        .unwrap());
-    let smol = Smol::new();
-    for workload in ["echo_rtt", "bulk"] {
-        if !selected(workload) {
-            continue;
-        }
+        .unwrap())));
+    let smol: &'static Smol = Box::leak(Box::new(Smol::new()));
+    let names = ["hioload", "tokio", "async-net"];
+    println!("net_tcp_echo: {WORKERS} workers, {rounds} rounds, alternating contenders, 127.0.0.1");
+    let mut summary: Vec<Box<dyn Fn()>> = Vec::new();
+
+    if selected("tcp_echo") {
+        let msgs = (CONNS * ROUND_TRIPS) as f64;
+        let stats: [RefCell<Echo>; 3] = Default::default();
+        let record = |k: usize, (wall, cpu, rtts): (Duration, Duration, Vec<Duration>)| {
+            let mut s = stats[k].borrow_mut();
+            s.msgs_per_s.push(msgs / wall.as_secs_f64());
+            s.p50.push(pct(&rtts, 0.5));
+            s.p99.push(pct(&rtts, 0.99));
+            s.cpu_per_msg.push(cpu.div_f64(msgs));
+            wall
+        };
+        println!(
+            "tcp_echo: {CONNS} conns x {ROUND_TRIPS} round trips of {MSG} B; times below are wall"
+        );
         compare(
-            workload,
+            "tcp_echo",
             rounds,
             &mut [
-                ("hioload", &mut || hio_workload(&hio, workload)),
-                ("tokio", &mut || tok_workload(&tok, workload)),
-                ("async-executor", &mut || smol_workload(&smol, workload)),
+                ("hioload", &mut || record(0, tcp_echo(hio))),
+                ("tokio", &mut || record(1, tcp_echo(tok))),
+                ("async-net", &mut || record(2, tcp_echo(smol))),
             ],
         );
+        // Medians over the rounds, warm-up (the first recorded) excluded.
+        let stats: Vec<Echo> = stats
+            .into_iter()
+            .map(|s| {
+                let mut s = s.into_inner();
+                s.msgs_per_s.remove(0);
+                for v in [&mut s.p50, &mut s.p99, &mut s.cpu_per_msg] {
+                    v.remove(0);
+                }
+                s
+            })
+            .collect();
+        println!(
+            "{:<22} {:<15} {:>12} {:>10} {:>10} {:>12}   ratio/tokio (medians over rounds)",
+            "tcp_echo", "", "msgs/s", "RTT p50", "RTT p99", "CPU/msg"
+        );
+        let t = &stats[1];
+        for (name, s) in names.iter().zip(&stats) {
+            println!(
+                "{:<22} {:<15} {:>12.0} {:>10.1?} {:>10.1?} {:>10}ns   msgs/s {:.3} p50 {:.3} p99 {:.3} cpu {:.3}",
+                "tcp_echo",
+                name,
+                median_f(&s.msgs_per_s),
+                median(&s.p50),
+                median(&s.p99),
+                median(&s.cpu_per_msg).as_nanos(),
+                median_f(&s.msgs_per_s) / median_f(&t.msgs_per_s),
+                ratio(median(&s.p50), median(&t.p50)),
+                ratio(median(&s.p99), median(&t.p99)),
+                ratio(median(&s.cpu_per_msg), median(&t.cpu_per_msg)),
+            );
+        }
+        let (hm, tm) = (median_f(&stats[0].msgs_per_s), median_f(&t.msgs_per_s));
+        let (hp, tp) = (median(&stats[0].p99), median(&t.p99));
+        let (hc, tc) = (median(&stats[0].cpu_per_msg), median(&t.cpu_per_msg));
+        summary.push(Box::new(move || {
+            verdict(
+                "tcp_echo msgs/s (hioload vs tokio)",
+                &format!("{hm:.0} vs {tm:.0} ({:.2}x)", hm / tm),
+                ">= 1.1x tokio",
+                hm >= 1.1 * tm,
+            );
+            verdict(
+                "tcp_echo RTT p99 (hioload vs tokio)",
+                &format!("{hp:.1?} vs {tp:.1?}"),
+                "<= tokio",
+                hp <= tp,
+            );
+            println!(
+                "{:<44} {:>22}  (reported, no target)",
+                "tcp_echo CPU per message (hioload vs tokio)",
+                format!("{} vs {} ns", hc.as_nanos(), tc.as_nanos())
+            );
+        }));
+    }
+
+    if selected("bulk") {
+        let bytes = bulk_bytes();
+        println!(
+            "bulk: 1 connection, {} MiB one way into a sink; times below are wall",
+            bytes >> 20
+        );
+        let s = compare(
+            "bulk",
+            rounds,
+            &mut [
+                ("hioload", &mut || bulk(hio, bytes)),
+                ("tokio", &mut || bulk(tok, bytes)),
+                ("async-net", &mut || bulk(smol, bytes)),
+            ],
+        );
+        let gib = bytes as f64 / (1u64 << 30) as f64;
+        for x in &s {
+            println!(
+                "{:<22} {:<15} {:>8.2} GiB/s (median)",
+                "bulk",
+                x.name,
+                gib / x.median().as_secs_f64()
+            );
+        }
+        let (h, t) = (gib / s[0].median().as_secs_f64(), gib / s[1].median().as_secs_f64());
+        summary.push(Box::new(move || {
+            verdict(
+                "bulk throughput (hioload vs tokio)",
+                &format!("{h:.2} vs {t:.2} GiB/s"),
+                ">= tokio",
+                h >= t,
+            );
+        }));
+    }
+
+    if selected("connect_accept") {
+        println!(
+            "connect_accept: {ACCEPTS} connect+accept pairs, {CONNECTORS} connecting tasks; times below are wall"
+        );
+        let s = compare(
+            "connect_accept",
+            rounds,
+            &mut [
+                ("hioload", &mut || connect_accept(hio)),
+                ("tokio", &mut || connect_accept(tok)),
+                ("async-net", &mut || connect_accept(smol)),
+            ],
+        );
+        for x in &s {
+            println!(
+                "{:<22} {:<15} {:>8.0} pairs/s (median)",
+                "connect_accept",
+                x.name,
+                ACCEPTS as f64 / x.median().as_secs_f64()
+            );
+        }
+        let (h, t) = (
+            ACCEPTS as f64 / s[0].median().as_secs_f64(),
+            ACCEPTS as f64 / s[1].median().as_secs_f64(),
+        );
+        summary.push(Box::new(move || {
+            verdict(
+                "connect+accept rate (hioload vs tokio)",
+                &format!("{h:.0} vs {t:.0} /s"),
+                ">= tokio",
+                h >= t,
+            );
+        }));
+    }
+
+    println!();
+    println!("summary (hioload against the issue's targets):");
+    for line in &summary {
+        line();
     }
 }
