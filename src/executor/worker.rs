@@ -41,6 +41,9 @@ const SPIN_ROUNDS: u32 = 8;
 /// Pause instructions per spin round.
 const SPIN_PAUSES: u32 = 4;
 
+/// Most tasks one steal takes from a worker of another group.
+const REMOTE_STEAL_BATCH: usize = 4;
+
 /// Consecutive LIFO-slot polls before the slot's task must queue like the rest.
 const MAX_LIFO_POLLS: u8 = 3;
 
@@ -185,12 +188,12 @@ impl WorkerCore {
         let groups = shared.groups.len();
         for offset in 1..groups {
             let group = (self.group + offset) % groups;
-            // From another group take one task at a time: moving half a
+            // From another group take a few tasks at a time: moving half a
             // busy worker's queue across groups would drag its whole
             // producer/consumer cascade away from its data.
             let task = shared
                 .steal_injector(group, &self.local)
-                .or_else(|| self.steal_one_from_group(group, used));
+                .or_else(|| self.steal_few_from_group(group, used));
             if task.is_some() {
                 bump(&metrics.remote_steals, 1);
                 return task;
@@ -199,14 +202,17 @@ impl WorkerCore {
         None
     }
 
-    /// Steals one task from the first non-empty worker of another `group`.
-    fn steal_one_from_group(&self, group: usize, used: usize) -> Option<Runnable> {
+    /// Steals a few tasks (at most `REMOTE_STEAL_BATCH`) from the first
+    /// non-empty worker of another `group`.
+    fn steal_few_from_group(&self, group: usize, used: usize) -> Option<Runnable> {
         let slots = &self.shared.groups[group].slots;
         let live = slots.partition_point(|&s| s < used);
         let start = if live > 0 { self.rng.below(live) } else { 0 };
         (0..live).find_map(|i| {
             let stealer = &self.shared.slots[slots[(start + i) % live]].stealer;
-            steal_retrying(|| stealer.steal())
+            steal_retrying(|| {
+                stealer.steal_batch_with_limit_and_pop(&self.local, REMOTE_STEAL_BATCH)
+            })
         })
     }
 

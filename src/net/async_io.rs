@@ -179,17 +179,6 @@ impl<T> Async<T> {
         self.registration.poll_io(cx, Direction::Read, || op(&self.io))
     }
 
-    /// `poll_read_with` for stream sockets reading into `want` bytes: a short
-    /// read clears the read readiness (see `Registration::poll_read_stream`).
-    pub(crate) fn poll_read_stream_with(
-        &self,
-        cx: &mut Context<'_>,
-        want: usize,
-        mut op: impl FnMut(&T) -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        self.registration.poll_read_stream(cx, want, || op(&self.io))
-    }
-
     /// Poll version of [`Async::write_with`].
     ///
     /// # Errors

@@ -239,8 +239,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let want = buf.len();
-        self.io.poll_read_stream_with(cx, want, |mut s| s.read(buf))
+        self.io.poll_read_with(cx, |mut s| s.read(buf))
     }
 
     fn poll_read_vectored(
@@ -248,8 +247,7 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_read_stream_with(cx, want, |mut s| s.read_vectored(bufs))
+        self.io.poll_read_with(cx, |mut s| s.read_vectored(bufs))
     }
 }
 

@@ -97,32 +97,6 @@ impl Registration {
         }
     }
 
-    /// [`Registration::poll_io`] for reads from a stream socket into `want`
-    /// bytes of buffer: a read that returns fewer bytes than asked for
-    /// (but not 0) drained the kernel's buffer, so the read readiness it saw is
-    /// cleared right away (unless a newer event came), which saves the `recv`
-    /// that would only have returned `WouldBlock` (tokio and mio do the same).
-    pub(crate) fn poll_read_stream(
-        &self,
-        cx: &mut Context<'_>,
-        want: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let seen = ready!(self.poll_ready(cx, Direction::Read))?;
-            match op() {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear_readiness(seen, Direction::Read)
-                }
-                Ok(n) if n > 0 && n < want => {
-                    self.clear_readiness(seen, Direction::Read);
-                    return Poll::Ready(Ok(n));
-                }
-                result => return Poll::Ready(result),
-            }
-        }
-    }
-
     /// Runs `op` once without waiting; on `WouldBlock` clears the readiness observed
     /// before it, so that the next wait sleeps until a new event instead of spinning.
     pub(crate) fn try_io<R>(

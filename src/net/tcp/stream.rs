@@ -253,8 +253,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let want = buf.len();
-        self.io.poll_read_stream_with(cx, want, |mut stream| stream.read(buf))
+        self.io.poll_read_with(cx, |mut stream| stream.read(buf))
     }
 
     /// `AsyncRead::poll_read_vectored` through a shared reference.
@@ -263,8 +262,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_read_stream_with(cx, want, |mut stream| stream.read_vectored(bufs))
+        self.io.poll_read_with(cx, |mut stream| stream.read_vectored(bufs))
     }
 
     /// `AsyncWrite::poll_write` through a shared reference.
