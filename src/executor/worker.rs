@@ -210,9 +210,9 @@ impl WorkerCore {
         let start = if live > 0 { self.rng.below(live) } else { 0 };
         (0..live).find_map(|i| {
             let stealer = &self.shared.slots[slots[(start + i) % live]].stealer;
-            steal_retrying(|| {
-                stealer.steal_batch_with_limit_and_pop(&self.local, REMOTE_STEAL_BATCH)
-            })
+            // A long queue over there is a real imbalance: take a quarter of it.
+            let limit = (stealer.len() / 4).max(REMOTE_STEAL_BATCH);
+            steal_retrying(|| stealer.steal_batch_with_limit_and_pop(&self.local, limit))
         })
     }
 
