@@ -19,11 +19,10 @@ mod support;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
-use support::{compare, median, pct, ratio, rounds, selected, time_cpu, verdict};
+use support::{compare, median, pct, ratio, rounds, selected, time_cpu, verdict, Smol};
 
 const WORKERS: usize = 2;
 const CONNS: usize = 32;
@@ -58,11 +57,6 @@ trait Net: Sync {
 
 struct Hio(hioload::Runtime);
 struct Tok(tokio::runtime::Runtime);
-struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<futures_channel::oneshot::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
 
 impl Net for Hio {
     type Stream = hioload::net::TcpStream;
@@ -123,32 +117,6 @@ impl Net for Tok {
             s.set_nodelay(true).unwrap();
             compat::Compat(s)
         })
-    }
-}
-
-impl Smol {
-    fn new() -> Smol {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (tx, rx) = futures_channel::oneshot::channel::<()>();
-        let rx = futures_util::future::FutureExt::shared(rx);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let (ex, rx) = (ex.clone(), rx.clone());
-                std::thread::spawn(move || {
-                    futures_lite::future::block_on(ex.run(async move {
-                        let _ = rx.await;
-                    }))
-                })
-            })
-            .collect();
-        Smol { ex, stop: Some(tx), threads }
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        self.threads.drain(..).for_each(|t| t.join().unwrap());
     }
 }
 
@@ -364,7 +332,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap())));
-    let smol: &'static Smol = Box::leak(Box::new(Smol::new()));
+    let smol: &'static Smol = Box::leak(Box::new(Smol::new(WORKERS)));
     let names = ["hioload", "tokio", "async-net"];
     println!("net_tcp_echo: {WORKERS} workers, {rounds} rounds, alternating contenders, 127.0.0.1");
     let mut summary: Vec<Box<dyn Fn()>> = Vec::new();

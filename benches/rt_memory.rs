@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench rt_memory`
 
+mod support;
+
 use std::future::Future;
 
 const TASKS: usize = 100_000;
@@ -58,25 +60,9 @@ fn child(which: &str) {
             measure("tokio", &move |f| drop(h.spawn(f)));
         }
         _ => {
-            let ex = std::sync::Arc::new(async_executor::Executor::new());
-            let (stop, stopped) = futures_channel::oneshot::channel::<()>();
-            let stopped = futures_util::future::FutureExt::shared(stopped);
-            let threads: Vec<_> = (0..2)
-                .map(|_| {
-                    let (ex, stopped) = (ex.clone(), stopped.clone());
-                    std::thread::spawn(move || {
-                        futures_lite::future::block_on(ex.run(async move {
-                            let _ = stopped.await;
-                        }))
-                    })
-                })
-                .collect();
-            let e = ex.clone();
-            measure("async-executor", &move |f| e.spawn(f).detach());
-            drop(stop);
-            for t in threads {
-                let _ = t.join();
-            }
+            let smol = support::Smol::new(2);
+            let ex = smol.ex.clone();
+            measure("async-executor", &move |f| ex.spawn(f).detach());
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use support::{compare, rounds, selected, time};
+use support::{compare, rounds, selected, time, Smol};
 
 const WORKERS: usize = 2;
 const NUM_SPAWN: usize = 10_000;
@@ -33,27 +33,6 @@ type SpawnFn = Arc<dyn Fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) + 
 
 struct Hio(hioload::Runtime);
 struct Tok(tokio::runtime::Runtime);
-struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<async_channel_stop::Stop>,
-}
-
-/// Stops async-executor's runner threads when dropped.
-mod async_channel_stop {
-    pub struct Stop {
-        pub tx: Option<futures_channel::oneshot::Sender<()>>,
-        pub threads: Vec<std::thread::JoinHandle<()>>,
-    }
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            drop(self.tx.take());
-            for t in self.threads.drain(..) {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
 impl Hio {
     fn new() -> Self {
         Hio(hioload::Runtime::builder().worker_threads(WORKERS).build().unwrap())
@@ -67,32 +46,6 @@ impl Tok {
             .enable_all()
             .build()
             .unwrap())
-    }
-}
-
-impl Smol {
-    fn new() -> Self {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (tx, rx) = oneshot::channel::<()>();
-        let rx = futures_util::future::FutureExt::shared(rx);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let ex = ex.clone();
-                let rx = rx.clone();
-                std::thread::spawn(move || {
-                    futures_lite::future::block_on(ex.run(async move {
-                        let _ = rx.await;
-                    }))
-                })
-            })
-            .collect();
-        Smol { ex, stop: Some(async_channel_stop::Stop { tx: Some(tx), threads }) }
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
     }
 }
 
@@ -255,7 +208,7 @@ fn main() {
     let n = rounds(15);
     let hio = Hio::new();
     let tok = Tok::new();
-    let smol = Smol::new();
+    let smol = Smol::new(WORKERS);
     let tok_handle = tok.0.handle().clone();
     let tok_spawn = move |_: &Tok| -> SpawnFn {
         let h = tok_handle.clone();

@@ -19,11 +19,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
-use support::{compare, median, pct, rounds, selected, time_cpu, verdict, Samples};
+use support::{compare, median, pct, rounds, selected, time_cpu, verdict, Samples, Smol};
 
 const WORKERS: usize = 2;
 /// `spread_100k`: tasks, sleeps per task, and the spacing of deadlines.
@@ -55,11 +54,6 @@ trait Rt {
 
 struct Hio(hioload::Runtime);
 struct Tok(tokio::runtime::Runtime);
-struct Smol {
-    ex: Arc<async_executor::Executor<'static>>,
-    stop: Option<futures_channel::oneshot::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
 
 impl Rt for Hio {
     fn run_all<T: Send + 'static>(&self, tasks: Vec<BoxFut<T>>) -> Vec<T> {
@@ -84,32 +78,6 @@ impl Rt for Tok {
             }
             out
         })
-    }
-}
-
-impl Smol {
-    fn new() -> Smol {
-        let ex = Arc::new(async_executor::Executor::new());
-        let (tx, rx) = futures_channel::oneshot::channel::<()>();
-        let rx = futures_util::future::FutureExt::shared(rx);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let (ex, rx) = (ex.clone(), rx.clone());
-                std::thread::spawn(move || {
-                    futures_lite::future::block_on(ex.run(async move {
-                        let _ = rx.await;
-                    }))
-                })
-            })
-            .collect();
-        Smol { ex, stop: Some(tx), threads }
-    }
-}
-
-impl Drop for Smol {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        self.threads.drain(..).for_each(|t| t.join().unwrap());
     }
 }
 
@@ -213,7 +181,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap());
-    let smol = Smol::new();
+    let smol = Smol::new(WORKERS);
     println!("time_precision: {WORKERS} workers, {n} rounds, alternating contenders");
     let mut summary: Vec<Box<dyn Fn()>> = Vec::new();
 

@@ -132,3 +132,41 @@ pub fn median(v: &[Duration]) -> Duration {
 pub fn verdict(what: &str, value: &str, target: &str, pass: bool) {
     println!("{what:<44} {value:>22}  target {target:<26} {}", if pass { "PASS" } else { "FAIL" });
 }
+
+/// smol's `async-executor` with `workers` runner threads (the third contender
+/// of every bench); the runners are stopped and joined on drop.
+pub struct Smol {
+    /// The executor the runners drive.
+    pub ex: std::sync::Arc<async_executor::Executor<'static>>,
+    /// Dropping it ends every runner's `run` future.
+    stop: Option<futures_channel::oneshot::Sender<()>>,
+    /// The runner threads.
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Smol {
+    /// Starts `workers` runner threads.
+    pub fn new(workers: usize) -> Smol {
+        let ex = std::sync::Arc::new(async_executor::Executor::new());
+        let (tx, rx) = futures_channel::oneshot::channel::<()>();
+        let rx = futures_util::future::FutureExt::shared(rx);
+        let threads = (0..workers)
+            .map(|_| {
+                let (ex, rx) = (ex.clone(), rx.clone());
+                std::thread::spawn(move || {
+                    futures_lite::future::block_on(ex.run(async move {
+                        let _ = rx.await;
+                    }))
+                })
+            })
+            .collect();
+        Smol { ex, stop: Some(tx), threads }
+    }
+}
+
+impl Drop for Smol {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        self.threads.drain(..).for_each(|t| t.join().unwrap());
+    }
+}
