@@ -64,11 +64,10 @@ impl Idle {
             return None;
         }
         let worker = match sleepers.iter().rposition(|w| prefer(*w)) {
-            Some(pos) => sleepers.swap_remove(pos),
-            None => sleepers.pop()?,
+            Some(pos) => pos,
+            None => sleepers.len().checked_sub(1)?,
         };
-        self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
-        Some(worker)
+        Some(self.unpark_as_searcher(&mut sleepers, worker))
     }
 
     /// Pops a sleeper for which `prefer` holds even while others search,
@@ -77,9 +76,14 @@ impl Idle {
     pub(crate) fn wake_sleeper(&self, prefer: impl Fn(usize) -> bool) -> Option<usize> {
         let mut sleepers = self.lock();
         let pos = sleepers.iter().rposition(|w| prefer(*w))?;
+        Some(self.unpark_as_searcher(&mut sleepers, pos))
+    }
+
+    /// Takes sleeper `pos` off the list, counting it unparked and searching.
+    fn unpark_as_searcher(&self, sleepers: &mut Vec<usize>, pos: usize) -> usize {
         let worker = sleepers.swap_remove(pos);
         self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
-        Some(worker)
+        worker
     }
 
     /// Step 2: may this worker search? Refused when half the workers search.

@@ -56,14 +56,6 @@ pub(crate) struct Registration {
     slot: u32,
 }
 
-/// A reserved slot: the shard stays locked until the waker is stored.
-pub(crate) struct Reservation<'a> {
-    /// The locked shard.
-    guard: MutexGuard<'a, Synced>,
-    /// The reserved slot index.
-    slot: usize,
-}
-
 impl Registry {
     /// Creates a registry with `shards` shards (at least one).
     pub(crate) fn new(shards: usize) -> Arc<Self> {
@@ -71,34 +63,27 @@ impl Registry {
         Arc::new(Registry { shards, live: AtomicUsize::new(0) })
     }
 
-    /// Reserves a slot in shard `hint % shards`; `None` once the registry is closed.
-    ///
-    /// The caller creates the task, then calls [`Reservation::fill`]. The shard's
-    /// lock is held in between, which is short: one allocation.
-    pub(crate) fn reserve(&self, hint: usize) -> Option<(Reservation<'_>, Registration)> {
+    /// Registers a task waiting with `waker`, in shard `hint % shards`;
+    /// `None` once the registry is closed.
+    pub(crate) fn register(&self, hint: usize, waker: &Waker) -> Option<Registration> {
         let shard = hint % self.shards.len();
         let mut guard = lock(&self.shards[shard]);
         if guard.closed {
             return None;
         }
+        let waker = Some(waker.clone());
         let slot = match guard.free.pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                guard.slots[slot] = waker;
+                slot
+            }
             None => {
-                guard.slots.push(None);
+                guard.slots.push(waker);
                 guard.slots.len() - 1
             }
         };
         self.live.fetch_add(1, Ordering::Relaxed);
-        let registration = Registration { shard: shard as u32, slot: slot as u32 };
-        Some((Reservation { guard, slot }, registration))
-    }
-
-    /// Registers a task waiting with `waker`, in shard `hint % shards`;
-    /// `None` once the registry is closed.
-    pub(crate) fn register(&self, hint: usize, waker: &Waker) -> Option<Registration> {
-        let (reservation, registration) = self.reserve(hint)?;
-        reservation.fill(waker.clone());
-        Some(registration)
+        Some(Registration { shard: shard as u32, slot: slot as u32 })
     }
 
     /// Number of registered tasks.
@@ -134,19 +119,6 @@ impl Registry {
     }
 }
 
-impl Reservation<'_> {
-    /// Stores the task's waker in the reserved slot and unlocks the shard.
-    pub(crate) fn fill(mut self, waker: Waker) {
-        self.guard.slots[self.slot] = Some(waker);
-    }
-}
-
-impl std::fmt::Debug for Reservation<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reservation").field("slot", &self.slot).finish()
-    }
-}
-
 /// Locks a shard; a poisoned lock (a panic elsewhere while holding it) is still
 /// consistent, since every critical section here is panic-free.
 fn lock(shard: &Mutex<Synced>) -> MutexGuard<'_, Synced> {
@@ -165,14 +137,12 @@ mod tests {
     #[test]
     fn release_frees_the_slot_for_reuse() {
         let registry = Registry::new(2);
-        let (reservation, registration) = registry.reserve(0).unwrap();
-        reservation.fill(flag_waker(Arc::default()));
+        let registration = registry.register(0, &flag_waker(Arc::default())).unwrap();
         assert_eq!(registry.live(), 1);
         registry.release(registration);
         assert_eq!(registry.live(), 0);
-        let (reservation, registration) = registry.reserve(0).unwrap();
-        assert_eq!(reservation.slot, 0);
-        reservation.fill(flag_waker(Arc::default()));
+        let registration = registry.register(0, &flag_waker(Arc::default())).unwrap();
+        assert_eq!(registration.slot, 0);
         registry.release(registration);
     }
 
@@ -182,13 +152,11 @@ mod tests {
         let flags: Vec<Arc<AtomicBool>> = (0..10).map(|_| Arc::default()).collect();
         let mut registrations = Vec::new();
         for (i, flag) in flags.iter().enumerate() {
-            let (reservation, registration) = registry.reserve(i).unwrap();
-            reservation.fill(flag_waker(flag.clone()));
-            registrations.push(registration);
+            registrations.push(registry.register(i, &flag_waker(flag.clone())).unwrap());
         }
         registry.close();
         assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)));
-        assert!(registry.reserve(0).is_none());
+        assert!(registry.register(0, &flag_waker(Arc::default())).is_none());
         for registration in registrations {
             registry.release(registration);
         }
@@ -204,9 +172,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut held = Vec::new();
                     for i in 0..10_000 {
-                        let (reservation, registration) = registry.reserve(t + i).unwrap();
-                        reservation.fill(flag_waker(Arc::default()));
-                        held.push(registration);
+                        held.push(registry.register(t + i, &flag_waker(Arc::default())).unwrap());
                         if i % 3 == 0 {
                             held.drain(..).for_each(|r| registry.release(r));
                         }
