@@ -154,19 +154,25 @@ impl TimerEntry {
     }
 
     /// Polls for `deadline`: `Ready` once it has passed, registering on first need.
+    /// `ahead`: the caller knows the deadline has not passed (skip the clock read).
     ///
     /// # Panics
     ///
     /// If the driver has been shut down (the runtime is gone: the timer can never fire).
     #[track_caller]
-    pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+    pub(crate) fn poll_elapsed(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Instant,
+        ahead: bool,
+    ) -> Poll<()> {
         if self.driver.is_shutdown() {
             panic!("{}", super::driver::SHUTDOWN_MESSAGE);
         }
         if self.key.is_some() {
             return self.poll_registered(cx);
         }
-        if deadline <= self.driver.clock().now() {
+        if !ahead && deadline <= self.driver.clock().now() {
             return Poll::Ready(());
         }
         let shared = self.shared.get_or_insert_with(Default::default);

@@ -86,11 +86,18 @@ impl Shard {
             return;
         }
         synced.wheel.remove(key);
-        // `next` stays a valid lower bound; refreshing it costs a slot scan, so only do it
-        // when the wheel emptied (an early wake-up later is harmless, a late one is not).
-        if synced.wheel.len() == 0 {
-            self.next.store(NO_DEADLINE, Ordering::SeqCst);
-        }
+        // `next` stays a valid lower bound and is left alone: the next sweep that
+        // reaches it refreshes it (one early wake-up of the driver, harmless; a late
+        // one would not be). Keeping it also saves the insert that follows (the
+        // request-timeout pattern: arm, cancel, arm a later one) its `next` store.
+    }
+
+    /// Refreshes `next` from the wheel under the lock and returns it: the exact
+    /// earliest deadline (paused time advances to it, see `TimeDriver::next_deadline`).
+    pub(crate) fn exact_next_deadline(&self) -> u64 {
+        let synced = self.lock();
+        self.refresh_next(&synced);
+        self.next.load(Ordering::SeqCst)
     }
 
     /// Fires every entry due at `now` (ns), waking in batches outside the lock.
