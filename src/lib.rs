@@ -89,8 +89,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match executor::current_shared() {
-        Some(shared) => JoinHandle::new(shared.spawn(future)),
+    // Borrowed, not cloned: a clone would write the runtime's shared count.
+    let spawned = executor::with_current_shared(|shared| shared.map(|s| s.spawn(future)));
+    match spawned {
+        Some(task) => JoinHandle::new(task),
         None => panic!(
             "hioload::spawn called outside a runtime: there is no hioload runtime on this \
              thread (call it from inside `block_on` or a spawned task, or use `Handle::spawn`)"

@@ -68,6 +68,31 @@ pub(crate) fn with_core<R>(shared: &Arc<Shared>, f: impl FnOnce(Option<&WorkerCo
     })
 }
 
+/// Calls `f` with this thread's worker core if it is a worker of the runtime
+/// at `runtime` (an identity only: never dereferenced).
+#[inline]
+pub(crate) fn with_core_of<R>(
+    runtime: *const Shared,
+    f: impl FnOnce(Option<&WorkerCore>) -> R,
+) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(Entered::Worker(core)) if std::ptr::eq(Arc::as_ptr(core.shared()), runtime) => {
+            f(Some(core))
+        }
+        _ => f(None),
+    })
+}
+
+/// Calls `f` with the runtime this thread is in (without cloning its `Arc`).
+#[inline]
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(Entered::Worker(core)) => f(Some(core.shared())),
+        Some(Entered::BlockOn(shared) | Entered::Blocking(shared)) => f(Some(shared)),
+        None => f(None),
+    })
+}
+
 /// Calls `f` with this thread's worker slot index, for any runtime.
 pub(crate) fn with_core_any<R>(f: impl FnOnce(usize) -> R) -> Option<R> {
     CURRENT.with(|c| match &*c.borrow() {

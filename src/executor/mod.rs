@@ -22,7 +22,7 @@ mod worker;
 
 pub(crate) use block_on::{assert_not_in_runtime, block_on_driving, block_on_waiting};
 pub(crate) use config::{Callback, Config, Flavor};
-pub(crate) use context::current_shared;
+pub(crate) use context::{current_shared, with_current_shared};
 pub(crate) use metrics::read as read_metric;
 pub(crate) use shared::Shared;
 pub(crate) use task_handle::{AbortRef, TaskHandle};

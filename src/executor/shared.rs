@@ -233,23 +233,30 @@ impl Shared {
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// Spawns `future`; the task is scheduled at once.
+    /// Spawns `future`; the task is scheduled at once (on a worker of this
+    /// runtime: into its LIFO slot, without a second thread-local lookup).
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let group = context::with_core(self, |core| match core {
+        context::with_core(self, |core| match core {
             Some(core) => {
                 bump(&self.slots[core.index()].metrics.spawned, 1);
-                core.group()
+                let (runnable, handle) = self.new_task(future, core.group());
+                if self.is_shutdown() {
+                    drop(runnable); // see `spawn_in`
+                } else {
+                    core.schedule_local(runnable, false);
+                }
+                handle
             }
             None => {
                 let n = self.external_spawned.fetch_add(1, Ordering::Relaxed);
-                (n / EXTERNAL_SPAWN_RUN) as usize % self.groups.len()
+                let group = (n / EXTERNAL_SPAWN_RUN) as usize % self.groups.len();
+                self.spawn_in(future, group)
             }
-        });
-        self.spawn_in(future, group, false)
+        })
     }
 
     /// Spawns `future` as a task of `group`, queued in that group's injector.
@@ -259,33 +266,46 @@ impl Shared {
         F::Output: Send + 'static,
     {
         self.external_spawned.fetch_add(1, Ordering::Relaxed);
-        self.spawn_in(future, group, true)
+        self.spawn_in(future, group)
     }
 
-    /// Spawns `future` as a task of `group` (already counted as spawned);
-    /// `remote` queues it in the group's injector even on a worker.
-    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize, remote: bool) -> TaskHandle<F::Output>
+    /// Spawns `future` as a task of `group` (already counted as spawned),
+    /// queued in the group's injector.
+    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let shared = self.clone();
-        let schedule = WithInfo(move |runnable, info: ScheduleInfo| {
-            shared.schedule(runnable, info.woken_while_running)
-        });
-        let owner = Some(self.clone());
-        let (runnable, task) = TaskBuilder::new()
-            .metadata(TaskMeta::in_group(group))
-            .spawn(move |_| TaskFuture::new(future, owner), schedule);
-        let handle = TaskHandle::new(&runnable, task);
-        if remote && !self.is_shutdown() {
-            self.schedule_remote(runnable);
+        let (runnable, handle) = self.new_task(future, group);
+        if self.is_shutdown() {
+            // Dropping the runnable drops the future unpolled; the handle
+            // reports the task cancelled.
+            drop(runnable);
         } else {
-            // After shutdown the schedule function drops the runnable: the future
-            // is dropped unpolled and the handle reports the task cancelled.
-            runnable.schedule();
+            self.schedule_remote(runnable);
         }
         handle
+    }
+
+    /// Creates (does not schedule) a task of this runtime in `group`.
+    fn new_task<F>(self: &Arc<Self>, future: F, group: usize) -> (Runnable, TaskHandle<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = TaskMeta::new(self.clone(), group);
+        // SAFETY: `spawn_unchecked`'s conditions hold: the future is `Send`
+        // (`F: Send`, and `&TaskMeta` is `Send` as `TaskMeta` is `Sync`); it
+        // borrows nothing but the task's own metadata, which async-task keeps
+        // until after the future is dropped (the case its docs allow); the
+        // schedule function is a `Send + Sync + 'static` fn item.
+        let (runnable, task) = unsafe {
+            TaskBuilder::new()
+                .metadata(meta)
+                .spawn_unchecked(move |meta| TaskFuture::new(future, meta), WithInfo(schedule))
+        };
+        let handle = TaskHandle::new(&runnable, task);
+        (runnable, handle)
     }
 
     /// Registers a task that returned `Pending` (see `task_cell.rs`).
@@ -332,30 +352,11 @@ impl Shared {
         };
         let job = async move { f() };
         let (runnable, task) = TaskBuilder::new()
-            .metadata(TaskMeta::in_group(0))
-            .spawn(move |_| TaskFuture::new(job, None), schedule);
+            .metadata(TaskMeta::blocking())
+            .spawn(move |_| TaskFuture::untracked(job), schedule);
         let handle = TaskHandle::new(&runnable, task);
         runnable.schedule();
         handle
-    }
-
-    /// The schedule function of every task of this runtime (see the module docs).
-    #[inline]
-    fn schedule(self: &Arc<Self>, runnable: Runnable, yielded: bool) {
-        if self.is_shutdown() {
-            drop(runnable);
-            return;
-        }
-        let runnable = context::with_core(self, |core| match core {
-            Some(core) => {
-                core.schedule_local(runnable, yielded);
-                None
-            }
-            None => Some(runnable),
-        });
-        if let Some(runnable) = runnable {
-            self.schedule_remote(runnable);
-        }
     }
 
     /// Pushes a task into a group's injector and wakes a worker if needed.
@@ -567,6 +568,31 @@ fn new_slot(driver: Arc<Driver>, group: usize, cpu: Option<usize>) -> Slot {
         cpu,
         metrics: WorkerMetrics::default(),
         thread: Mutex::new(None),
+    }
+}
+
+/// The schedule function of every runtime task (see the module docs).
+fn schedule(runnable: Runnable, info: ScheduleInfo) {
+    let owner = runnable.metadata().owner().expect("a runtime task has an owner");
+    if owner.is_shutdown() {
+        drop(runnable);
+        return;
+    }
+    // The runtime's identity, so that the runnable can move while it is compared.
+    let runtime = Arc::as_ptr(owner);
+    let yielded = info.woken_while_running;
+    let runnable = context::with_core_of(runtime, |core| match core {
+        Some(core) => {
+            core.schedule_local(runnable, yielded);
+            None
+        }
+        None => Some(runnable),
+    });
+    if let Some(runnable) = runnable {
+        // Off the workers: the runnable may be run and freed (with the
+        // metadata's reference) as soon as it is queued, so hold our own.
+        let owner = runnable.metadata().owner().cloned().expect("a runtime task has an owner");
+        owner.schedule_remote(runnable);
     }
 }
 

@@ -12,7 +12,12 @@
 //! 3. counts itself out of the runtime's live tasks when dropped.
 //!
 //! The task's metadata ([`TaskMeta`]) carries the abort flag that workers read
-//! before running a task.
+//! before running a task, and the task's one reference to its runtime: the
+//! schedule function and the wrapper future both reach the runtime through it
+//! (async-task lets a task's future borrow its metadata), so a spawn clones the
+//! runtime's `Arc` once, not once per user. That count is written by the
+//! spawning worker and again by whichever worker frees the task: every extra
+//! clone was one more cache line bouncing between workers per spawn.
 
 use std::any::Any;
 use std::future::Future;
@@ -44,32 +49,47 @@ pub(crate) struct TaskMeta {
     /// The worker group the task was spawned in: a wake from outside the
     /// workers goes to this group's injector, keeping the task near its data.
     pub(crate) group: usize,
+    /// The runtime that schedules and tracks the task; `None` for blocking
+    /// jobs, which the pool schedules and which are always queued or running.
+    /// Asserted unwind-safe so that `JoinHandle` stays `UnwindSafe` (as
+    /// tokio's): the handle never reaches the runtime through it, and the
+    /// runtime's own state survives a panicking task by design.
+    pub(crate) owner: Option<AssertUnwindSafe<Arc<Shared>>>,
 }
 
 impl TaskMeta {
-    /// Metadata of a task spawned in `group`.
-    pub(crate) fn in_group(group: usize) -> TaskMeta {
-        TaskMeta { aborted: AtomicBool::new(false), group }
+    /// Metadata of a task of `owner` spawned in `group`.
+    pub(crate) fn new(owner: Arc<Shared>, group: usize) -> TaskMeta {
+        TaskMeta { aborted: AtomicBool::new(false), group, owner: Some(AssertUnwindSafe(owner)) }
+    }
+
+    /// The runtime of a runtime task (`None` for a blocking job).
+    pub(crate) fn owner(&self) -> Option<&Arc<Shared>> {
+        self.owner.as_deref()
+    }
+
+    /// Metadata of a blocking job (no runtime tracks it).
+    pub(crate) fn blocking() -> TaskMeta {
+        TaskMeta::default()
     }
 }
 
 pin_project_lite::pin_project! {
     /// Wraps a user future: catches panics, registers the task once it waits,
     /// counts it out when dropped.
-    pub(crate) struct TaskFuture<F> {
+    pub(crate) struct TaskFuture<'a, F> {
         #[pin]
         future: F,
-        // The runtime that tracks this task; `None` for blocking jobs, which
-        // are always in the pool's queue or running.
-        owner: Option<Arc<Shared>>,
+        // The task's own metadata (async-task drops the future before it).
+        meta: Option<&'a TaskMeta>,
         // The task's registry entry, from its first `Pending` on.
         registration: Option<Registration>,
     }
 
-    impl<F> PinnedDrop for TaskFuture<F> {
+    impl<F> PinnedDrop for TaskFuture<'_, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(owner) = this.owner.as_ref() {
+            if let Some(owner) = this.meta.and_then(TaskMeta::owner) {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
                 }
@@ -79,14 +99,19 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> TaskFuture<F> {
-    /// Wraps `future` as a task of `owner` (`None`: untracked blocking job).
-    pub(crate) fn new(future: F, owner: Option<Arc<Shared>>) -> Self {
-        TaskFuture { future, owner, registration: None }
+impl<'a, F> TaskFuture<'a, F> {
+    /// Wraps `future` as the future of the task whose metadata is `meta`.
+    pub(crate) fn new(future: F, meta: &'a TaskMeta) -> Self {
+        TaskFuture { future, meta: Some(meta), registration: None }
+    }
+
+    /// Wraps a blocking job's future (not tracked by a runtime).
+    pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
+        TaskFuture { future, meta: None, registration: None }
     }
 }
 
-impl<F: Future> Future for TaskFuture<F> {
+impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = TaskOutput<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -97,7 +122,7 @@ impl<F: Future> Future for TaskFuture<F> {
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if this.registration.is_none() {
-                    if let Some(owner) = this.owner.as_ref() {
+                    if let Some(owner) = this.meta.and_then(TaskMeta::owner) {
                         *this.registration = owner.register_waiting(cx.waker());
                     }
                 }

@@ -34,7 +34,7 @@ pub(crate) struct AbortRef {
     waker: Waker,
 }
 
-// SAFETY: `meta` points at a `TaskMeta`, which is `Send + Sync` (atomics only),
+// SAFETY: `meta` points at a `TaskMeta`, which is `Send + Sync` (atomics, an `Arc`),
 // and stays valid while `waker` (which is `Send + Sync`) is held.
 unsafe impl Send for AbortRef {}
 // SAFETY: as for `Send`: shared access only reads atomics and wakes the waker.
