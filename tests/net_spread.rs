@@ -10,6 +10,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_util::{AsyncReadExt, AsyncWriteExt};
@@ -57,8 +58,9 @@ async fn echo(mut stream: TcpStream) {
 }
 
 /// Connects `CONNS` blocking clients to `addr` and runs `ROUNDS` round trips on
-/// each, all connections in flight at once; panics on a wrong echo.
-fn run_clients(addr: SocketAddr) -> std::thread::JoinHandle<()> {
+/// each, all connections in flight at once; panics on a wrong echo. Closes them
+/// only once `close` receives (or its sender is gone).
+fn run_clients(addr: SocketAddr, close: mpsc::Receiver<()>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut clients: Vec<_> = (0..CONNS)
             .map(|_| {
@@ -78,6 +80,7 @@ fn run_clients(addr: SocketAddr) -> std::thread::JoinHandle<()> {
                 assert_eq!(back, message(i, round), "connection {i} round {round}");
             }
         }
+        let _ = close.recv();
     })
 }
 
@@ -93,6 +96,9 @@ fn message(i: usize, round: u32) -> [u8; 8] {
 /// 0's), spawns a handler per `placement`, checks the per-group registration
 /// metrics while all are open, then lets the clients finish.
 ///
+/// Registrations are counted until their slot is freed lazily (at the group
+/// reactor's next turn), so each call needs a fresh runtime for exact counts.
+///
 /// Returns how many streams landed in each group.
 fn serve(rt: &Runtime, spread: bool, placement: Placement) -> Vec<usize> {
     let metrics = rt.metrics();
@@ -101,7 +107,8 @@ fn serve(rt: &Runtime, spread: bool, placement: Placement) -> Vec<usize> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.set_spread_across_groups(spread);
         assert_eq!(listener.spreads_across_groups(), spread);
-        let clients = run_clients(listener.local_addr().unwrap());
+        let (close, closed) = mpsc::channel();
+        let clients = run_clients(listener.local_addr().unwrap(), closed);
         let handle = Handle::current();
         let mut per_group = vec![0; groups];
         let mut handlers: Vec<JoinHandle<()>> = Vec::new();
@@ -118,12 +125,13 @@ fn serve(rt: &Runtime, spread: bool, placement: Placement) -> Vec<usize> {
                 }
             });
         }
-        // Every stream is open (the clients close theirs only when done): each
-        // group's reactor holds its streams, group 0's the listener as well.
+        // Every stream is open (the clients wait for `close`): each group's
+        // reactor holds its streams, group 0's the listener as well.
         let registered: Vec<_> = (0..groups).map(|g| metrics.num_io_registrations_in(g)).collect();
         let expected: Vec<_> = (0..groups).map(|g| per_group[g] + usize::from(g == 0)).collect();
         assert_eq!(registered, expected, "registrations per group");
         assert_eq!(metrics.num_io_registrations(), CONNS + 1);
+        close.send(()).unwrap();
         hioload::spawn_blocking(move || clients.join().unwrap()).await.unwrap();
         for handler in handlers {
             handler.await.unwrap();
@@ -162,7 +170,9 @@ fn spreading_skips_a_group_that_resize_left_without_workers() {
     rt.resize(1).unwrap(); // worker 1, group 1's only one, retires
     let per_group = serve(&rt, true, Placement::Spawn);
     assert_eq!(per_group, [CONNS, 0], "group 1's reactor is not turned by anyone");
-    rt.resize(2).unwrap();
+    let rt = two_groups();
+    rt.resize(1).unwrap();
+    rt.resize(2).unwrap(); // group 1 has a worker again
     let per_group = serve(&rt, true, Placement::StreamGroup);
     assert_eq!(per_group, [CONNS / 2, CONNS / 2]);
 }
