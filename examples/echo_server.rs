@@ -64,8 +64,12 @@ async fn run(options: Options) -> io::Result<()> {
     let listener = TcpListener::bind(options.addr.as_str()).await.map_err(|err| {
         io::Error::new(err.kind(), format!("cannot listen on {}: {err}", options.addr))
     })?;
+    // With several worker groups (NUMA nodes), deal connections to every group's
+    // reactor; with one group (most machines) this changes nothing.
+    listener.set_spread_across_groups(true);
     let addr = listener.local_addr()?;
-    println!("echo server listening on {addr}");
+    let groups = hioload::runtime::Handle::current().metrics().num_groups();
+    println!("echo server listening on {addr} ({groups} worker group(s))");
     println!("  try: cargo run --release --example echo_client -- {addr}");
     match (options.max_conns, options.seconds) {
         (Some(n), _) => println!("  exits after {n} connections"),
@@ -93,6 +97,7 @@ async fn run(options: Options) -> io::Result<()> {
 /// Accepts until `max_conns` (forever if `None`), one task per connection; waits for
 /// those tasks when the limit is reached.
 async fn accept_loop(listener: TcpListener, max_conns: Option<u64>, stats: Arc<Stats>) {
+    let handle = hioload::runtime::Handle::current();
     let mut tasks = Vec::new();
     while !matches!(max_conns, Some(max) if stats.conns.load(Ordering::Relaxed) >= max) {
         let (stream, peer) = match listener.accept().await {
@@ -106,7 +111,8 @@ async fn accept_loop(listener: TcpListener, max_conns: Option<u64>, stats: Arc<S
         };
         stats.conns.fetch_add(1, Ordering::Relaxed);
         let stats = stats.clone();
-        let task = hioload::spawn(async move {
+        // Serve the connection on the group whose reactor drives it.
+        let task = handle.spawn_on(stream.group(), async move {
             if let Err(err) = echo(stream, &stats).await {
                 eprintln!("{peer}: {err}");
             }

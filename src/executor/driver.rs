@@ -46,10 +46,21 @@ pub(crate) struct DriverTurn<'a> {
 }
 
 impl Driver {
-    /// Creates a group's driver: a reactor with room for `event_capacity` events
-    /// per wait, and timers with `shards` shards on `clock`.
+    /// Creates a driver for group 0 (see [`Driver::for_group`]).
+    #[cfg(test)]
     pub(crate) fn new(event_capacity: usize, clock: Clock, shards: usize) -> io::Result<Driver> {
-        let reactor = Arc::new(Reactor::new(event_capacity)?);
+        Driver::for_group(0, event_capacity, clock, shards)
+    }
+
+    /// Creates group `group`'s driver: a reactor with room for `event_capacity`
+    /// events per wait, and timers with `shards` shards on `clock`.
+    pub(crate) fn for_group(
+        group: usize,
+        event_capacity: usize,
+        clock: Clock,
+        shards: usize,
+    ) -> io::Result<Driver> {
+        let reactor = Arc::new(Reactor::for_group(event_capacity, group)?);
         let notify = reactor.clone();
         let time = TimeDriver::new(
             clock,

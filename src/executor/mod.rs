@@ -4,7 +4,8 @@
 //! per-group injectors). Each worker owns a LIFO slot and a local FIFO deque;
 //! each worker group owns an injector and a driver (reactor + timers). See
 //! `worker.rs` for where a worker looks for work, `idle.rs` for who gets woken,
-//! `shared.rs` for where a task goes when it is scheduled and how shutdown runs.
+//! `shared.rs` for where a task goes when it is scheduled and how shutdown runs,
+//! `spread.rs` for how spreading listeners deal connections to the groups' reactors.
 
 mod block_on;
 mod blocking;
@@ -16,6 +17,7 @@ mod metrics;
 mod park;
 mod registry;
 mod shared;
+mod spread;
 mod task_cell;
 mod task_handle;
 mod worker;
@@ -25,4 +27,5 @@ pub(crate) use config::{Callback, Config, Flavor};
 pub(crate) use context::{current_shared, with_current_shared};
 pub(crate) use metrics::read as read_metric;
 pub(crate) use shared::Shared;
+pub(crate) use spread::spread_reactor;
 pub(crate) use task_handle::{AbortRef, TaskHandle};

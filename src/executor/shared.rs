@@ -38,6 +38,7 @@ use super::metrics::WorkerMetrics;
 use super::metrics::{bump, read as read_metric};
 use super::park::{Parker, Unparker};
 use super::registry::{Registration, Registry};
+use super::spread::Spread;
 use super::task_cell::{Runnable, TaskFuture, TaskMeta};
 use super::task_handle::TaskHandle;
 use super::worker;
@@ -133,6 +134,8 @@ pub(crate) struct Shared {
     pub(crate) block_on_busy: AtomicUsize,
     /// Serialises resize and shutdown.
     pub(crate) resize_lock: Mutex<()>,
+    /// Round-robin state of listeners that spread connections over the groups.
+    pub(crate) spread: Spread,
 }
 
 impl Shared {
@@ -142,7 +145,8 @@ impl Shared {
         let drivers = (0..config.num_groups)
             .map(|g| {
                 let shards = config.placement.iter().filter(|(group, _)| *group == g).count();
-                Driver::new(config.event_capacity, clock.clone(), shards.max(1)).map(Arc::new)
+                Driver::for_group(g, config.event_capacity, clock.clone(), shards.max(1))
+                    .map(Arc::new)
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         let slots: Box<[Slot]> = config
@@ -175,6 +179,7 @@ impl Shared {
             target_workers: AtomicUsize::new(workers),
             shutdown: AtomicBool::new(false),
             resize_lock: Mutex::new(()),
+            spread: Spread::default(),
             groups,
             slots,
             config,

@@ -5,9 +5,10 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::reactor::{self, Direction, Registration};
+use crate::reactor::{self, Direction, Reactor, Registration};
 use crate::sys::{raw_source, AsSource};
 
 /// A non-blocking I/O handle registered with the runtime's reactor.
@@ -52,7 +53,27 @@ impl<T: AsSource> Async<T> {
     /// Outside a hioload runtime.
     #[track_caller]
     pub fn new(io: T) -> io::Result<Async<T>> {
-        let reactor = reactor::current();
+        Async::new_in(io, reactor::current())
+    }
+
+    /// Registers an accepted connection: with the reactor of the group dealt next
+    /// when `spread` (see `executor/spread.rs`), else with the current reactor.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Async::new`].
+    #[track_caller]
+    pub(crate) fn new_accepted(io: T, spread: bool) -> io::Result<Async<T>> {
+        let reactor = if spread { crate::executor::spread_reactor() } else { reactor::current() };
+        Async::new_in(io, reactor)
+    }
+
+    /// Registers `io` with `reactor`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Async::new`].
+    pub(crate) fn new_in(io: T, reactor: Arc<Reactor>) -> io::Result<Async<T>> {
         // SAFETY: `io` owns the handle, or borrows it for a lifetime `Async<T>` carries, and
         // is stored next to the registration, which is dropped (deregistered) before `io`
         // (field order) or deregistered by `into_inner` before `io` is handed back. A `T`
@@ -68,6 +89,12 @@ impl<T> Async<T> {
     /// The wrapped handle.
     pub fn get_ref(&self) -> &T {
         &self.io
+    }
+
+    /// The worker group whose reactor drives this handle (0 outside a multi-group
+    /// runtime).
+    pub(crate) fn group(&self) -> usize {
+        self.registration.group()
     }
 
     /// Deregisters the handle and returns it (still non-blocking).

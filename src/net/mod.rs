@@ -2,8 +2,13 @@
 //!
 //! Every type here registers with the reactor of the runtime it is created in, so it
 //! must be created inside a hioload runtime (`hioload::block_on` or a spawned task);
-//! creating one elsewhere panics, saying so. Streams implement `futures_io::AsyncRead`
-//! and `AsyncWrite`, so `futures_util::{AsyncReadExt, AsyncWriteExt}` work on them.
+//! creating one elsewhere panics, saying so. On a runtime with several worker groups,
+//! that is the reactor of the creating thread's group, except for connections accepted
+//! by a listener with `set_spread_across_groups(true)`, which are dealt to the groups'
+//! reactors in turn (`TcpStream::group` tells which).
+//!
+//! Streams implement `futures_io::AsyncRead` and `AsyncWrite`, so
+//! `futures_util::{AsyncReadExt, AsyncWriteExt}` work on them.
 //!
 //! Addresses are std's [`ToSocketAddrs`]: `"127.0.0.1:0"`, a `SocketAddr`, an
 //! `(ip, port)` pair. A host name is resolved with std's blocking lookup on the calling

@@ -7,6 +7,7 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -34,6 +35,9 @@ use crate::net::Async;
 pub struct UnixListener {
     /// The registered socket.
     io: Async<std::os::unix::net::UnixListener>,
+    /// Whether accepted streams are dealt to the groups' reactors (see
+    /// [`UnixListener::set_spread_across_groups`]; relaxed: it orders nothing else).
+    spread: AtomicBool,
 }
 
 impl UnixListener {
@@ -58,7 +62,26 @@ impl UnixListener {
     /// The OS error of `accept` (returned, not retried), or the runtime shut down.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.io.read_with(|listener| listener.accept()).await?;
-        Ok((UnixStream::from_std(stream)?, addr))
+        stream.set_nonblocking(true)?;
+        let io = Async::new_accepted(stream, self.spreads_across_groups())?;
+        Ok((UnixStream { io }, addr))
+    }
+
+    /// Spreads accepted connections over the worker groups' reactors; the same
+    /// setting as [`TcpListener::set_spread_across_groups`](crate::net::TcpListener::set_spread_across_groups)
+    /// (sharing its round-robin deal), with [`UnixStream::group`] saying where a
+    /// stream landed. Changes nothing on a runtime with one group.
+    ///
+    /// # Default
+    ///
+    /// `false`: streams register with the reactor of the accepting thread's group.
+    pub fn set_spread_across_groups(&self, on: bool) {
+        self.spread.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether accepted connections are spread over the groups.
+    pub fn spreads_across_groups(&self) -> bool {
+        self.spread.load(Ordering::Relaxed)
     }
 
     /// The local address.
@@ -82,7 +105,7 @@ impl UnixListener {
     #[track_caller]
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
-        Ok(UnixListener { io: Async::new(listener)? })
+        Ok(UnixListener { io: Async::new(listener)?, spread: AtomicBool::new(false) })
     }
 
     /// Deregisters the listener and returns it as a std listener (still non-blocking).
@@ -106,7 +129,10 @@ impl TryFrom<std::os::unix::net::UnixListener> for UnixListener {
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener").field("local_addr", &self.local_addr().ok()).finish()
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .field("spread_across_groups", &self.spreads_across_groups())
+            .finish()
     }
 }
 
@@ -212,6 +238,12 @@ impl UnixStream {
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         stream.set_nonblocking(true)?;
         Ok(UnixStream { io: Async::new(stream)? })
+    }
+
+    /// The worker group whose reactor drives this stream (0 on a runtime with one
+    /// group); see [`TcpStream::group`](crate::net::TcpStream::group).
+    pub fn group(&self) -> usize {
+        self.io.group()
     }
 
     /// Deregisters the stream and returns it as a std stream (still non-blocking).

@@ -64,6 +64,9 @@ pub(crate) struct Reactor {
     registry: Registry,
     /// Set once by `shutdown`; read by `try_turn` and `register`.
     shut_down: AtomicBool,
+    /// The worker group whose workers turn this reactor (fixed at creation; 0 for a
+    /// reactor outside a multi-group runtime).
+    group: usize,
 }
 
 /// Buffers reused from turn to turn, owned by the turning thread.
@@ -85,6 +88,16 @@ impl Reactor {
         Reactor::with_mode(event_capacity, true)
     }
 
+    /// Like [`Reactor::new`], for the reactor of worker group `group` (what
+    /// [`Reactor::group`] reports; it changes nothing else).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Reactor::new`].
+    pub(crate) fn for_group(event_capacity: usize, group: usize) -> io::Result<Reactor> {
+        Ok(Reactor { group, ..Reactor::new(event_capacity)? })
+    }
+
     /// Like [`Reactor::new`]; `allow_edge = false` forces oneshot mode (tests use it to
     /// run the IOCP code path on Linux).
     pub(crate) fn with_mode(event_capacity: usize, allow_edge: bool) -> io::Result<Reactor> {
@@ -103,7 +116,13 @@ impl Reactor {
             turn: Mutex::new(turn),
             registry: Registry::default(),
             shut_down: AtomicBool::new(false),
+            group: 0,
         })
+    }
+
+    /// The worker group this reactor belongs to.
+    pub(crate) fn group(&self) -> usize {
+        self.group
     }
 
     /// Whether registrations are edge-triggered.
@@ -259,6 +278,7 @@ impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("mode", &self.mode)
+            .field("group", &self.group)
             .field("registrations", &self.registry.len())
             .field("shut_down", &self.shut_down.load(Ordering::Relaxed))
             .finish_non_exhaustive()

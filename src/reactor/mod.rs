@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! Reactor::new(event_capacity: usize) -> io::Result<Reactor>      // 0 is an error naming it
+//! Reactor::for_group(event_capacity, group: usize) -> io::Result<Reactor> // group's reactor
+//! Reactor::group(&self) -> usize          // the group given at creation (0 from `new`)
 //! reactor::DEFAULT_EVENT_CAPACITY = 1024                          // the default batch size
 //! Reactor::try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>>
 //!     // None at once if another thread is turning; else waits up to `timeout`
@@ -27,8 +29,9 @@
 //!
 //! # What the executor must do
 //!
-//! 1. Create one reactor per worker group and `enter` it on each worker thread and in
-//!    `block_on` (net types register with the current reactor when created).
+//! 1. Create one reactor per worker group (`Reactor::for_group`) and `enter` it on each
+//!    worker thread and in `block_on` (net types register with the current reactor when
+//!    created; a spreading listener asks the executor for another group's instead).
 //! 2. Whenever every worker of the group is idle, one of them must be parked *in*
 //!    `try_turn(timeout)` (timeout = until the next timer), not on a condvar: otherwise
 //!    I/O readiness is never collected. The others park elsewhere.

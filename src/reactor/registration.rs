@@ -60,6 +60,11 @@ impl Registration {
         self.reactor.deregister(&self.io)
     }
 
+    /// The worker group of the reactor this handle is registered with.
+    pub(crate) fn group(&self) -> usize {
+        self.reactor.group()
+    }
+
     /// Ready in `dir`, or the waker is stored in `dir`'s shared poll slot.
     pub(crate) fn poll_ready(
         &self,

@@ -56,6 +56,16 @@ fn zero_capacity_is_an_error_naming_the_value() {
 }
 
 #[test]
+fn a_reactor_reports_the_group_it_was_created_for() {
+    assert_eq!(Reactor::new(8).unwrap().group(), 0);
+    let reactor = Reactor::for_group(8, 3).unwrap();
+    assert_eq!(reactor.group(), 3);
+    assert!(format!("{reactor:?}").contains("group: 3"));
+    let err = Reactor::for_group(0, 1).unwrap_err();
+    assert!(err.to_string().contains("(got 0)"), "{err}");
+}
+
+#[test]
 fn only_one_thread_turns_and_notify_wakes_it() {
     let reactor = Arc::new(Reactor::new(16).unwrap());
     let (tx, rx) = mpsc::channel();

@@ -136,6 +136,35 @@ impl RuntimeMetrics {
         self.shared.groups.iter().map(|g| g.driver.reactor().registrations()).sum()
     }
 
+    /// I/O sources registered with the reactor of worker group `group`
+    /// (including ones deregistered since its last turn, whose slots are freed
+    /// lazily).
+    ///
+    /// Shows how connections are spread over the groups (see
+    /// [`TcpListener::set_spread_across_groups`](crate::net::TcpListener::set_spread_across_groups)).
+    ///
+    /// # Panics
+    ///
+    /// If `group` is not below [`RuntimeMetrics::num_groups`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = hioload::Runtime::builder().worker_threads(1).build().unwrap();
+    /// let m = rt.metrics();
+    /// let total: usize = (0..m.num_groups()).map(|g| m.num_io_registrations_in(g)).sum();
+    /// assert_eq!(total, m.num_io_registrations());
+    /// ```
+    #[track_caller]
+    pub fn num_io_registrations_in(&self, group: usize) -> usize {
+        let groups = self.shared.groups.len();
+        assert!(
+            group < groups,
+            "num_io_registrations_in: group {group} does not exist (the runtime has {groups})"
+        );
+        self.shared.groups[group].driver.reactor().registrations()
+    }
+
     /// Threads of the blocking pool, idle or busy.
     pub fn num_blocking_threads(&self) -> usize {
         self.shared.blocking.num_threads()

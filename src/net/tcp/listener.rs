@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -37,6 +38,10 @@ use crate::net::Async;
 pub struct TcpListener {
     /// The registered socket.
     io: Async<std::net::TcpListener>,
+    /// Whether accepted streams are dealt to the groups' reactors; set by
+    /// [`TcpListener::set_spread_across_groups`], read at each accept (relaxed: it
+    /// orders nothing else).
+    spread: AtomicBool,
 }
 
 impl TcpListener {
@@ -64,7 +69,7 @@ impl TcpListener {
     /// The OS error of `accept`, or the runtime shut down.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = self.io.read_with(|listener| listener.accept()).await?;
-        Ok((TcpStream::from_std(stream)?, peer))
+        Ok((self.register(stream)?, peer))
     }
 
     /// Poll version of [`TcpListener::accept`] (one waker: the last task to poll).
@@ -73,9 +78,79 @@ impl TcpListener {
     ///
     /// As for [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        self.io.poll_read_with(cx, |listener| listener.accept()).map(|result| {
-            result.and_then(|(stream, peer)| Ok((TcpStream::from_std(stream)?, peer)))
-        })
+        self.io
+            .poll_read_with(cx, |listener| listener.accept())
+            .map(|result| result.and_then(|(stream, peer)| Ok((self.register(stream)?, peer))))
+    }
+
+    /// Registers an accepted connection with the reactor the spread setting picks.
+    fn register(&self, stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_accepted(stream, self.spreads_across_groups())
+    }
+
+    /// Spreads accepted connections over the worker groups' reactors (`true`), or
+    /// registers each with the reactor of the group whose thread accepted it
+    /// (`false`, the default).
+    ///
+    /// With spreading on, each accepted [`TcpStream`] is registered with the
+    /// reactor of a group dealt round-robin (skipping groups that `resize` left
+    /// without a running worker), so one accept loop feeds every group's reactor;
+    /// every spreading listener of a runtime shares one deal. [`TcpStream::group`]
+    /// says where a stream landed: spawn its handler there with
+    /// [`Handle::spawn_on`](crate::runtime::Handle::spawn_on) so it runs where its
+    /// I/O events arrive (a handler elsewhere works too; see [`TcpStream::group`]).
+    ///
+    /// Round-robin rather than "the group with the fewest registrations": a
+    /// registration count weighs a listener or an idle connection like a busy one,
+    /// and lags (slots are freed lazily), so a burst of accepts would herd onto one
+    /// group; the deal is one atomic add and splits exactly.
+    ///
+    /// On a runtime with one group (the default [`Numa::Off`], a one-node machine,
+    /// the current-thread runtime) it changes nothing: there is one reactor, and
+    /// every stream's group is 0. It may be switched at any time; accepts already
+    /// in progress use the setting they read when their connection arrives.
+    ///
+    /// hioload-only: tokio has one reactor per runtime, hence no equivalent.
+    ///
+    /// [`Numa::Off`]: crate::topology::Numa::Off
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hioload::net::{TcpListener, TcpStream};
+    /// use hioload::topology::Numa;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let rt = hioload::Runtime::builder()
+    ///     .worker_threads(2)
+    ///     .numa(Numa::Groups(vec![vec![0], vec![1]]))
+    ///     .build()?;
+    /// rt.block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     listener.set_spread_across_groups(true);
+    ///     let handle = hioload::runtime::Handle::current();
+    ///     let mut groups = Vec::new();
+    ///     for _ in 0..2 {
+    ///         let _client = TcpStream::connect(listener.local_addr()?).await?;
+    ///         let (stream, _) = listener.accept().await?;
+    ///         groups.push(stream.group());
+    ///         // Serve the connection on the group whose reactor drives it.
+    ///         drop(handle.spawn_on(stream.group(), async move { drop(stream) }));
+    ///     }
+    ///     groups.sort();
+    ///     assert_eq!(groups, [0, 1]);
+    ///     Ok(())
+    /// })
+    /// # }
+    /// ```
+    pub fn set_spread_across_groups(&self, on: bool) {
+        self.spread.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether accepted connections are spread over the groups (see
+    /// [`TcpListener::set_spread_across_groups`]).
+    pub fn spreads_across_groups(&self) -> bool {
+        self.spread.load(Ordering::Relaxed)
     }
 
     /// A stream of incoming connections (never ends; yields each `accept` error).
@@ -122,7 +197,7 @@ impl TcpListener {
     #[track_caller]
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        Ok(TcpListener { io: Async::new(listener)? })
+        Ok(TcpListener { io: Async::new(listener)?, spread: AtomicBool::new(false) })
     }
 
     /// Deregisters the listener and returns it as a std listener (still non-blocking).
@@ -160,7 +235,10 @@ impl TryFrom<std::net::TcpListener> for TcpListener {
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener").field("local_addr", &self.local_addr().ok()).finish()
+        f.debug_struct("TcpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .field("spread_across_groups", &self.spreads_across_groups())
+            .finish()
     }
 }
 

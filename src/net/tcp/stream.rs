@@ -104,6 +104,56 @@ impl TcpStream {
         Ok(TcpStream { io: Async::new(stream)? })
     }
 
+    /// Registers a connection a listener accepted; `spread`: with the reactor of the
+    /// group dealt next (see [`crate::net::TcpListener::set_spread_across_groups`]).
+    #[track_caller]
+    pub(crate) fn from_accepted(
+        stream: std::net::TcpStream,
+        spread: bool,
+    ) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream { io: Async::new_accepted(stream, spread)? })
+    }
+
+    /// The worker group whose reactor drives this stream: where its readiness
+    /// events arrive and its wakes come from.
+    ///
+    /// That is the group of the thread that created the stream (connected it,
+    /// accepted it, or called [`TcpStream::from_std`]), unless it was accepted by
+    /// a listener with [`set_spread_across_groups`] on, which deals the groups
+    /// round-robin. Always 0 on a runtime with one group (the default
+    /// [`Numa::Off`](crate::topology::Numa::Off), a one-node machine, the
+    /// current-thread runtime). Pass it to
+    /// [`Handle::spawn_on`](crate::runtime::Handle::spawn_on) to run the
+    /// connection's handler where its I/O events arrive.
+    ///
+    /// A task of any group may use the stream: the group's worker that collects
+    /// an event wakes the waiting task wherever it was spawned, and the task is
+    /// then queued on that worker (so it moves to the stream's group). The
+    /// handler is only cheaper on the stream's group, never required to be there.
+    ///
+    /// hioload-only: tokio has no worker groups.
+    ///
+    /// [`set_spread_across_groups`]: crate::net::TcpListener::set_spread_across_groups
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hioload::net::TcpListener;
+    ///
+    /// async fn serve(listener: TcpListener) -> std::io::Result<()> {
+    ///     let handle = hioload::runtime::Handle::current();
+    ///     loop {
+    ///         let (stream, _) = listener.accept().await?;
+    ///         drop(handle.spawn_on(stream.group(), async move { drop(stream) }));
+    ///     }
+    /// }
+    /// # let _ = serve; // examples become `hioload::block_on(serve(..))` with the runtime
+    /// ```
+    pub fn group(&self) -> usize {
+        self.io.group()
+    }
+
     /// Deregisters the stream and returns it as a std stream (still non-blocking).
     ///
     /// # Errors
