@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::reactor::{self, Direction, Reactor, Registration};
+use crate::reactor::{self, Direction, Reactor, Ready, Registration};
 use crate::sys::{raw_source, AsSource};
 
 /// A non-blocking I/O handle registered with the runtime's reactor.
@@ -74,13 +74,30 @@ impl<T: AsSource> Async<T> {
     ///
     /// As for [`Async::new`].
     pub(crate) fn new_in(io: T, reactor: Arc<Reactor>) -> io::Result<Async<T>> {
+        Async::new_assuming(io, reactor, Ready::READABLE | Ready::WRITABLE)
+    }
+
+    /// Registers a socket whose non-blocking `connect` is in progress: it is not
+    /// taken as writable until the poller says so, which is when the connect
+    /// completed (or failed).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Async::new`].
+    #[track_caller]
+    pub(crate) fn new_connecting(io: T) -> io::Result<Async<T>> {
+        Async::new_assuming(io, reactor::current(), Ready::READABLE)
+    }
+
+    /// Registers `io` with `reactor`, ready in `assumed` until its first event.
+    fn new_assuming(io: T, reactor: Arc<Reactor>, assumed: Ready) -> io::Result<Async<T>> {
         // SAFETY: `io` owns the handle, or borrows it for a lifetime `Async<T>` carries, and
         // is stored next to the registration, which is dropped (deregistered) before `io`
         // (field order) or deregistered by `into_inner` before `io` is handed back. A `T`
         // that closed its handle through `&self` would break `AsFd`'s I/O-safety contract;
         // even then the poller only sees a stale fd number (a failed or misdirected
         // `epoll_ctl`), never memory of ours.
-        let registration = unsafe { Registration::new(reactor, raw_source(&io))? };
+        let registration = unsafe { Registration::new(reactor, raw_source(&io), assumed)? };
         Ok(Async { registration, io })
     }
 }

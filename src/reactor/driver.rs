@@ -131,7 +131,10 @@ impl Reactor {
         self.mode == Mode::Edge
     }
 
-    /// Registers `raw`.
+    /// Registers `raw`, taking it as ready in the directions of `assumed` until its
+    /// first event (`READABLE | WRITABLE` for an open handle: the first operation is
+    /// just tried; a connecting socket is not assumed writable, so its connect waits
+    /// for the completion event).
     ///
     /// # Safety
     ///
@@ -141,11 +144,18 @@ impl Reactor {
     /// # Errors
     ///
     /// The reactor shut down, or the poller refused the handle.
-    pub(crate) unsafe fn register(&self, raw: RawSource) -> io::Result<Arc<ScheduledIo>> {
+    pub(crate) unsafe fn register(
+        &self,
+        raw: RawSource,
+        assumed: Ready,
+    ) -> io::Result<Arc<ScheduledIo>> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(shutdown_error());
         }
         let io = self.registry.allocate(raw)?;
+        if assumed != Ready::READABLE | Ready::WRITABLE {
+            io.assume_ready(assumed);
+        }
         let key = io.key();
         let (event, mode) = match self.mode {
             Mode::Edge => (Event::all(key), PollMode::Edge),

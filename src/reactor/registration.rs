@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use super::driver::Reactor;
-use super::ready::{Direction, ReadyEvent};
+use super::ready::{Direction, Ready, ReadyEvent};
 use super::scheduled_io::ScheduledIo;
 use crate::sys::RawSource;
 
@@ -36,7 +36,8 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers `raw` with `reactor`.
+    /// Registers `raw` with `reactor`, assuming it ready in `assumed` until its
+    /// first event (see `Reactor::register`).
     ///
     /// # Safety
     ///
@@ -45,9 +46,13 @@ impl Registration {
     /// # Errors
     ///
     /// The reactor shut down or the poller refused the handle.
-    pub(crate) unsafe fn new(reactor: Arc<Reactor>, raw: RawSource) -> io::Result<Registration> {
+    pub(crate) unsafe fn new(
+        reactor: Arc<Reactor>,
+        raw: RawSource,
+        assumed: Ready,
+    ) -> io::Result<Registration> {
         // SAFETY: forwarded contract: the caller keeps `raw` open until we deregister.
-        let io = unsafe { reactor.register(raw)? };
+        let io = unsafe { reactor.register(raw, assumed)? };
         Ok(Registration { reactor, io })
     }
 

@@ -134,6 +134,13 @@ impl ScheduledIo {
         }
     }
 
+    /// Replaces the readiness assumed until the first event (`new` assumes both
+    /// directions). Only before the handle is added to the poller: no event can
+    /// have been dispatched for it yet.
+    pub(crate) fn assume_ready(&self, ready: Ready) {
+        self.readiness.store(pack(ready, 0), Ordering::Release);
+    }
+
     /// The poller key of this registration.
     pub(crate) fn key(&self) -> usize {
         self.key

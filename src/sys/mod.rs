@@ -41,5 +41,7 @@ compile_error!("hioload supports unix (Linux first) and Windows targets only");
 // - `unsafe fn borrow_source<'a>(RawSource) -> BorrowedSource<'a>`: borrow a raw
 //   handle the caller knows to be open, to hand to `Poller::modify`/`delete`;
 // - `is_connect_in_progress(&io::Error) -> bool`: the non-blocking `connect`
-//   result that means "wait for writability" (`EINPROGRESS` / `WSAEWOULDBLOCK`).
+//   result that means "wait for writability" (`EINPROGRESS` / `WSAEWOULDBLOCK`);
+// - `nonblocking_stream_socket(Domain)` and `accept_nonblocking(&TcpListener)`:
+//   sockets born non-blocking, in one syscall where the OS allows it.
 // ---------------------------------------------------------------------------

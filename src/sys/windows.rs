@@ -79,3 +79,22 @@ pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
     // WSAEWOULDBLOCK (10035) maps to ErrorKind::WouldBlock; WSAEINPROGRESS is 10036.
     err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(10036)
 }
+
+/// A new non-blocking stream socket for `domain` (Windows has no flag for it at
+/// creation: `ioctlsocket(FIONBIO)` after).
+pub(crate) fn nonblocking_stream_socket(domain: socket2::Domain) -> io::Result<socket2::Socket> {
+    use socket2::{Protocol, Socket, Type};
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Accepts a connection on `listener` and makes it non-blocking (an accepted socket
+/// inherits the listener's mode on Windows, but say it explicitly).
+pub(crate) fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+    let (stream, addr) = listener.accept()?;
+    stream.set_nonblocking(true)?;
+    Ok((stream, addr))
+}

@@ -68,7 +68,7 @@ impl TcpListener {
     ///
     /// The OS error of `accept`, or the runtime shut down.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.io.read_with(|listener| listener.accept()).await?;
+        let (stream, peer) = self.io.read_with(crate::sys::accept_nonblocking).await?;
         Ok((self.register(stream)?, peer))
     }
 
@@ -79,7 +79,7 @@ impl TcpListener {
     /// As for [`TcpListener::accept`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         self.io
-            .poll_read_with(cx, |listener| listener.accept())
+            .poll_read_with(cx, crate::sys::accept_nonblocking)
             .map(|result| result.and_then(|(stream, peer)| Ok((self.register(stream)?, peer))))
     }
 

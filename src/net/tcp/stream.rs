@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Domain;
 
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::addr::each_addr;
@@ -52,41 +52,43 @@ impl TcpStream {
     ///
     /// Outside a hioload runtime.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        each_addr(addr, |addr| async move { TcpStream::connect_addr(addr)?.finish_connect().await })
-            .await
+        each_addr(addr, |addr| async move {
+            TcpStream::finish_connect(TcpStream::connect_addr(addr)?).await
+        })
+        .await
     }
 
-    /// Starts a non-blocking connect to `addr` and registers the socket.
+    /// Starts a non-blocking connect to `addr` and registers the socket; the
+    /// flag says whether the connect is still in progress.
     #[track_caller]
-    fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(err) if crate::sys::is_connect_in_progress(&err) => {}
+    fn connect_addr(addr: SocketAddr) -> io::Result<(TcpStream, bool)> {
+        let socket = crate::sys::nonblocking_stream_socket(Domain::for_address(addr))?;
+        let in_progress = match socket.connect(&addr.into()) {
+            Ok(()) => false,
+            Err(err) if crate::sys::is_connect_in_progress(&err) => true,
             Err(err) => return Err(err),
-        }
-        Ok(TcpStream { io: Async::new(std::net::TcpStream::from(socket))? })
+        };
+        let stream = std::net::TcpStream::from(socket);
+        let io = if in_progress { Async::new_connecting(stream)? } else { Async::new(stream)? };
+        Ok((TcpStream { io }, in_progress))
     }
 
     /// Waits until the connect started by `connect_addr` completes.
-    async fn finish_connect(self) -> io::Result<TcpStream> {
-        self.io
-            .write_with(|stream| {
-                if let Some(err) = stream.take_error()? {
-                    return Err(err);
-                }
-                match stream.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Still in progress: wait for the next writability event.
-                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(err) => Err(err),
-                }
-            })
-            .await?;
-        Ok(self)
+    ///
+    /// The socket was registered as not writable (`Async::new_connecting`), so the
+    /// first writability event is the completion: the pending error (`SO_ERROR`)
+    /// then tells success from failure. No `getpeername` probe is needed.
+    async fn finish_connect((stream, in_progress): (TcpStream, bool)) -> io::Result<TcpStream> {
+        if in_progress {
+            stream
+                .io
+                .write_with(|stream| match stream.take_error()? {
+                    Some(err) => Err(err),
+                    None => Ok(()),
+                })
+                .await?;
+        }
+        Ok(stream)
     }
 
     /// Wraps a connected std stream (switching it to non-blocking mode).
@@ -104,14 +106,14 @@ impl TcpStream {
         Ok(TcpStream { io: Async::new(stream)? })
     }
 
-    /// Registers a connection a listener accepted; `spread`: with the reactor of the
-    /// group dealt next (see [`crate::net::TcpListener::set_spread_across_groups`]).
+    /// Registers a connection a listener accepted (already non-blocking: see
+    /// `sys::accept_nonblocking`); `spread`: with the reactor of the group dealt
+    /// next (see [`crate::net::TcpListener::set_spread_across_groups`]).
     #[track_caller]
     pub(crate) fn from_accepted(
         stream: std::net::TcpStream,
         spread: bool,
     ) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
         Ok(TcpStream { io: Async::new_accepted(stream, spread)? })
     }
 
