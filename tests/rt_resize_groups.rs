@@ -61,21 +61,24 @@ fn assert_caretakers(expected: usize, when: &str) {
     }
 }
 
-/// Spawns, on group 1's worker, a task that sleeps `delay` and returns how long
-/// it slept (runtime time). Retries until the task's first poll (where the
-/// timer is registered with the polling worker's group) runs on `rz-w1`.
-fn sleep_on_group_1(rt: &Runtime, delay: Duration) -> JoinHandle<Duration> {
+/// Spawns `make()` on group 1's worker: retries until the task's first poll
+/// (where a timer or socket is registered with the polling worker's group)
+/// runs on `rz-w1`.
+fn spawn_on_worker_1<F>(rt: &Runtime, make: impl Fn() -> F) -> JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + Default + 'static,
+{
     for _ in 0..1_000 {
         let (tx, rx) = mpsc::channel();
+        let future = make();
         let task = rt.handle().spawn_on(1, async move {
             let on_group_1 = std::thread::current().name() == Some("rz-w1");
             let _ = tx.send(on_group_1);
             if !on_group_1 {
-                return Duration::ZERO;
+                return F::Output::default();
             }
-            let start = Instant::now();
-            hioload::time::sleep(delay).await;
-            start.elapsed()
+            future.await
         });
         if rx.recv_timeout(Duration::from_secs(10)).unwrap() {
             return task;
@@ -83,6 +86,16 @@ fn sleep_on_group_1(rt: &Runtime, delay: Duration) -> JoinHandle<Duration> {
         task.abort();
     }
     panic!("a task spawned on group 1 never ran on group 1's worker");
+}
+
+/// Spawns, on group 1's worker, a task that sleeps `delay` and returns how long
+/// it slept (runtime time).
+fn sleep_on_group_1(rt: &Runtime, delay: Duration) -> JoinHandle<Duration> {
+    spawn_on_worker_1(rt, || async move {
+        let start = Instant::now();
+        hioload::time::sleep(delay).await;
+        start.elapsed()
+    })
 }
 
 /// A spreading echo server: each accepted stream first sends its reactor's
@@ -232,6 +245,25 @@ fn dropping_the_runtime_while_a_caretaker_runs_returns_promptly() {
     let mut buf = [0; 1];
     let last = clients.last_mut().unwrap();
     assert!(matches!(last.read(&mut buf), Ok(0) | Err(_)), "closed by shutdown");
+}
+
+#[test]
+fn resize_called_on_the_worker_it_retires() {
+    let _serial = serial();
+    let _dog = Watchdog::new("resize_called_on_the_worker_it_retires", SECS_60);
+    let rt = Arc::new(two_groups(false));
+    let mut clients = clients_up_to_group_1(&rt);
+    let timer = sleep_on_group_1(&rt, Duration::from_millis(200));
+    // Worker 1 retires itself: resize cannot join it and returns while it
+    // still runs this task; the caretaker takes the driver once it is gone.
+    let shrink = spawn_on_worker_1(&rt, || {
+        let rt = rt.clone();
+        async move { rt.resize(1).is_ok() }
+    });
+    assert!(rt.block_on(shrink).unwrap());
+    assert_caretakers(1, "after worker 1 resized itself away");
+    round_trip(clients.last_mut().unwrap(), b"served by the caretaker");
+    assert!(rt.block_on(timer).unwrap() >= Duration::from_millis(200));
 }
 
 #[test]
