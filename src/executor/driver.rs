@@ -1,6 +1,8 @@
 //! A worker group's driver: its reactor and timers, turned by one idle worker.
 //!
-//! At most one worker of a group holds the driver at a time ([`Driver::try_lock`]).
+//! At most one thread holds the driver at a time ([`Driver::try_lock`]): a worker
+//! of the group or, while `resize` has left the group without running workers,
+//! the group's caretaker thread (`caretaker.rs`), which does nothing but turn it.
 //!
 //! # A turn
 //!
@@ -12,7 +14,8 @@
 //!    (on a paused clock with the whole runtime idle: jump the clock to the
 //!    deadline instead and do not wait).
 //! 3. `finish_park`, then fire the due timers. Woken tasks are scheduled on the
-//!    calling worker (its local queue), which then leaves the park.
+//!    calling worker (its local queue), which then leaves the park; a caretaker
+//!    is no worker, so there they go to their group's injector and wake a sleeper.
 //!
 //! Busy workers take the driver with a zero timeout every `event_interval`
 //! ticks ([`DriverTurn::poll`]) so I/O and timers are served under CPU load.

@@ -9,6 +9,7 @@
 
 mod block_on;
 mod blocking;
+mod caretaker;
 mod config;
 mod context;
 mod driver;

@@ -10,15 +10,26 @@
 //!    sleeping worker is notified if nobody is searching (see `idle.rs`).
 //! 3. After shutdown: nowhere. The `Runnable` is dropped, which drops the future.
 //!
+//! # Groups without workers
+//!
+//! `resize` may leave a group with no running worker (two groups, `resize(1)`).
+//! Its injector still gets served (other groups' workers steal from it, and
+//! visit it every `global_queue_interval` ticks while it is in care), but its
+//! driver has no worker to turn it, so `resize` gives the group a caretaker
+//! thread until it has a worker again (`caretaker.rs`).
+//!
 //! # Shutdown
 //!
 //! 1. Set `shutdown`; unpark every worker and driver.
 //! 2. Workers see the flag at their next tick or wake-up, drop their queued
 //!    tasks and exit; `shutdown` joins them (unless it runs on one of them).
-//! 3. Drop what is left in the injectors.
-//! 4. Close the task registry: every live task is woken once more and, the
+//! 3. Stop and join the caretakers (a wake one produced after step 1 dropped
+//!    its task: "where a scheduled task goes", step 3).
+//! 4. Drop what is left in the injectors.
+//! 5. Close the task registry: every live task is woken once more and, the
 //!    runtime being shut down, its future is dropped (step 3 above).
-//! 5. Shut the blocking pool down, waiting at most the caller's timeout.
+//! 6. Shut the drivers, then the blocking pool down, waiting at most the
+//!    caller's timeout for the latter.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -30,6 +41,7 @@ use async_task::{Builder as TaskBuilder, ScheduleInfo, WithInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::blocking::BlockingPool;
+use super::caretaker::Caretaker;
 use super::config::{Config, Flavor};
 use super::context::{self, Entered};
 use super::driver::Driver;
@@ -77,6 +89,9 @@ pub(crate) struct Group {
     /// once the worker runs again): lets a push skip the sleepers lock when its
     /// group has nobody to wake.
     pub(crate) sleeping: AtomicUsize,
+    /// The thread turning the driver while the group has no running worker
+    /// (`caretaker.rs`); written under `resize_lock` only.
+    pub(crate) caretaker: Mutex<Option<Caretaker>>,
 }
 
 /// A worker position: a deque, a parker, counters; a thread occupies it while running.
@@ -136,6 +151,9 @@ pub(crate) struct Shared {
     pub(crate) resize_lock: Mutex<()>,
     /// Round-robin state of listeners that spread connections over the groups.
     pub(crate) spread: Spread,
+    /// Number of groups with a caretaker (no running worker); written under
+    /// `resize_lock`, read by busy workers every `global_queue_interval` ticks.
+    pub(crate) groups_in_care: AtomicUsize,
 }
 
 impl Shared {
@@ -164,6 +182,7 @@ impl Shared {
                 slots: (0..slots.len()).filter(|&s| slots[s].group == g).collect(),
                 searching: AtomicUsize::new(0),
                 sleeping: AtomicUsize::new(0),
+                caretaker: Mutex::new(None),
             })
             .collect();
         let workers = config.worker_threads;
@@ -180,6 +199,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             resize_lock: Mutex::new(()),
             spread: Spread::default(),
+            groups_in_care: AtomicUsize::new(0),
             groups,
             slots,
             config,
@@ -431,7 +451,9 @@ impl Shared {
         }
     }
 
-    /// Grows or shrinks the pool to `workers` (see `Runtime::resize`).
+    /// Grows or shrinks the pool to `workers` (see `Runtime::resize`), then
+    /// gives each group left without a worker a caretaker and stops those of
+    /// groups that have one again.
     pub(crate) fn resize(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
         use std::io::{Error, ErrorKind};
         if self.config.flavor == Flavor::CurrentThread {
@@ -453,6 +475,13 @@ impl Shared {
         if self.is_shutdown() {
             return Err(Error::other("resize: the runtime is shut down"));
         }
+        let resized = self.resize_workers(workers);
+        let tended = self.tend_groups();
+        resized.and(tended)
+    }
+
+    /// Starts or retires workers until `workers` run; under `resize_lock`.
+    fn resize_workers(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
         let current = self.target_workers.load(Ordering::SeqCst);
         if workers < current {
             // Retire the highest slots; each hands its queue back and exits.
@@ -528,6 +557,7 @@ impl Shared {
             // A worker drops its queued tasks and exits within one poll.
             join_worker(slot);
         }
+        self.stop_caretakers();
         self.drain_injectors();
         self.registry.close();
         for group in self.groups.iter() {

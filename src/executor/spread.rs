@@ -63,7 +63,7 @@ fn deal(ticket: usize, groups: usize, has_workers: impl Fn(usize) -> bool) -> us
 
 impl Shared {
     /// Whether any worker of `group` is running (see the module docs, step 2).
-    fn group_has_workers(&self, group: usize) -> bool {
+    pub(super) fn group_has_workers(&self, group: usize) -> bool {
         let running = self.target_workers.load(Ordering::Acquire);
         self.groups[group].slots.first().is_some_and(|&slot| slot < running)
     }

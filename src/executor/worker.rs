@@ -3,7 +3,9 @@
 //! # Where a worker looks for its next task
 //!
 //! 1. Every `global_queue_interval` ticks, its group's injector first, so remote
-//!    spawns are not starved by a worker that keeps feeding itself.
+//!    spawns are not starved by a worker that keeps feeding itself; then, if
+//!    `resize` left some group without workers, that group's injector (only
+//!    other groups' workers run its tasks, see `caretaker.rs`).
 //! 2. Its LIFO slot, at most `MAX_LIFO_POLLS` times in a row (then the slot's task
 //!    goes to the back of the local queue, so two tasks ping-ponging cannot
 //!    starve the rest).
@@ -156,6 +158,9 @@ impl WorkerCore {
             if let Some(task) = self.shared.steal_injector(self.group, &self.local) {
                 return Some(task);
             }
+            if let Some(task) = self.steal_from_groups_in_care() {
+                return Some(task);
+            }
         }
         if let Some(task) = self.lifo.take() {
             if self.lifo_polls.get() < MAX_LIFO_POLLS {
@@ -200,6 +205,23 @@ impl WorkerCore {
             }
         }
         None
+    }
+
+    /// Step 1's second half: a batch from the injector of a group without
+    /// workers. Without a resize below the number of groups this is one
+    /// relaxed load.
+    fn steal_from_groups_in_care(&self) -> Option<Runnable> {
+        let shared = &*self.shared;
+        if shared.groups_in_care.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let task = (0..shared.groups.len())
+            .filter(|&g| g != self.group && !shared.group_has_workers(g))
+            .find_map(|g| shared.steal_injector(g, &self.local));
+        if task.is_some() {
+            bump(&shared.slots[self.index].metrics.remote_steals, 1);
+        }
+        task
     }
 
     /// Steals a few tasks (at most `REMOTE_STEAL_BATCH`) from the first

@@ -97,11 +97,17 @@ impl Runtime {
     /// tasks back to its group's injector (nothing is lost or run twice) and
     /// exits once its current poll returns; `resize` waits for that.
     ///
+    /// A worker group left without workers (two groups, `resize(1)`) keeps
+    /// serving the sockets and timers registered with it: a caretaker thread
+    /// named `hioload-care-gN` turns its reactor and timers (it runs no tasks;
+    /// the tasks it wakes run on the other groups' workers) until a later
+    /// `resize` gives the group a worker again, which stops and joins it.
+    ///
     /// # Errors
     ///
     /// `InvalidInput` if `workers` is 0 or above `max_worker_threads`;
-    /// `Unsupported` on the current-thread runtime; the OS error if a thread
-    /// cannot be started.
+    /// `Unsupported` on the current-thread runtime; the OS error if a worker
+    /// or caretaker thread cannot be started.
     ///
     /// # Examples
     ///
