@@ -5,7 +5,8 @@
 //! each worker group owns an injector and a driver (reactor + timers). See
 //! `worker.rs` for where a worker looks for work, `idle.rs` for who gets woken,
 //! `shared.rs` for where a task goes when it is scheduled and how shutdown runs,
-//! `spread.rs` for how spreading listeners deal connections to the groups' reactors.
+//! `spread.rs` for how spreading listeners deal connections to the groups' reactors,
+//! `resize.rs` and `caretaker.rs` for live resize.
 
 mod block_on;
 mod blocking;
@@ -17,6 +18,7 @@ mod idle;
 mod metrics;
 mod park;
 mod registry;
+mod resize;
 mod shared;
 mod spread;
 mod task_cell;

@@ -278,7 +278,14 @@ impl Shared {
             }
             None => {
                 let n = self.external_spawned.fetch_add(1, Ordering::Relaxed);
-                let group = (n / EXTERNAL_SPAWN_RUN) as usize % self.groups.len();
+                let groups = self.groups.len();
+                let dealt = (n / EXTERNAL_SPAWN_RUN) as usize % groups;
+                // Past groups that resize left without workers (their tasks would
+                // always have to be fetched across groups).
+                let group = (0..groups)
+                    .map(|offset| (dealt + offset) % groups)
+                    .find(|&g| self.group_has_workers(g))
+                    .unwrap_or(dealt);
                 self.spawn_in(future, group)
             }
         })
@@ -449,63 +456,6 @@ impl Shared {
                 drop(runnable);
             }
         }
-    }
-
-    /// Grows or shrinks the pool to `workers` (see `Runtime::resize`), then
-    /// gives each group left without a worker a caretaker and stops those of
-    /// groups that have one again.
-    pub(crate) fn resize(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
-        use std::io::{Error, ErrorKind};
-        if self.config.flavor == Flavor::CurrentThread {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "resize is not available on a current-thread runtime (it has no worker threads)",
-            ));
-        }
-        if workers == 0 || workers > self.slots.len() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "resize: workers must be between 1 and max_worker_threads ({}) (got {workers})",
-                    self.slots.len()
-                ),
-            ));
-        }
-        let _resize = lock(&self.resize_lock);
-        if self.is_shutdown() {
-            return Err(Error::other("resize: the runtime is shut down"));
-        }
-        let resized = self.resize_workers(workers);
-        let tended = self.tend_groups();
-        resized.and(tended)
-    }
-
-    /// Starts or retires workers until `workers` run; under `resize_lock`.
-    fn resize_workers(self: &Arc<Self>, workers: usize) -> std::io::Result<()> {
-        let current = self.target_workers.load(Ordering::SeqCst);
-        if workers < current {
-            // Retire the highest slots; each hands its queue back and exits.
-            for slot in &self.slots[workers..current] {
-                slot.state.store(SLOT_RETIRING, Ordering::SeqCst);
-                slot.unparker.unpark();
-            }
-            self.target_workers.store(workers, Ordering::SeqCst);
-            for slot in &self.slots[workers..current] {
-                join_worker(slot);
-            }
-        } else {
-            for index in current..workers {
-                self.idle.add_worker();
-                self.used.fetch_max(index + 1, Ordering::SeqCst);
-                if let Err(err) = self.start_worker(index) {
-                    self.idle.remove_worker();
-                    self.target_workers.store(index, Ordering::SeqCst);
-                    return Err(err);
-                }
-                self.target_workers.store(index + 1, Ordering::SeqCst);
-            }
-        }
-        Ok(())
     }
 
     /// Makes `group`'s reactor and timers (timer shard `shard`) current on this thread.
