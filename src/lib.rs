@@ -13,6 +13,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod executor;
+mod loom;
 pub mod net;
 mod reactor;
 pub mod runtime;

@@ -21,8 +21,8 @@
 //!    itself from the sleepers with [`Idle::unpark_worker_by_id`].
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::Mutex;
+use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::{Mutex, MutexGuard};
 
 /// `state` packs the unparked count above this shift and the searching count below.
 const UNPARK_SHIFT: usize = 16;
@@ -161,7 +161,7 @@ impl Idle {
     }
 
     /// Locks the sleepers list (never poisoned in practice: no panics inside).
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<usize>> {
         self.sleepers.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -203,5 +203,80 @@ mod tests {
         assert!(idle.unpark_worker_by_id(0));
         assert!(!idle.unpark_worker_by_id(0));
         assert_eq!(idle.num_unparked(), 2);
+    }
+}
+
+/// loom models of the protocol (`.ci/loom`), with the run queues reduced to one
+/// counter of pushed tasks.
+#[cfg(all(test, hioload_loom))]
+mod loom_tests {
+    use super::Idle;
+    use loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The real queue check and push are `SeqCst` accesses, ordered against
+    /// `Idle::state` by the single total order of `SeqCst` operations. loom
+    /// treats a `SeqCst` load as `Acquire` (its README, "Limitations") but does
+    /// model `SeqCst` fences, so the model puts a fence where the code relies on
+    /// that total order: between the `Idle` transition and the queue access.
+    fn seq_cst_order() {
+        fence(SeqCst);
+    }
+
+    #[test]
+    fn push_racing_the_last_searchers_park_wakes_a_worker() {
+        // Steps 1 and 4: worker 1 sleeps, worker 0 is the only searcher and
+        // gives up just as a task is pushed. Either the push sees no searcher
+        // and wakes worker 1, or worker 0's last look sees the task and does.
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            assert!(!idle.transition_worker_to_parked(1, false));
+            assert!(idle.transition_worker_to_searching());
+            let queued = Arc::new(AtomicUsize::new(0));
+
+            let (idle2, queued2) = (idle.clone(), queued.clone());
+            let pusher = thread::spawn(move || {
+                queued2.fetch_add(1, SeqCst);
+                seq_cst_order();
+                idle2.worker_to_notify(|_| false)
+            });
+            let parker_woke = if idle.transition_worker_to_parked(0, true) {
+                seq_cst_order();
+                if queued.load(SeqCst) != 0 {
+                    idle.worker_to_notify(|_| false)
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            let pusher_woke = pusher.join().unwrap();
+
+            assert!(parker_woke.is_some() || pusher_woke.is_some(), "the task was stranded");
+            assert_eq!(idle.num_unparked(), 1, "exactly one worker was woken");
+            assert_eq!(idle.num_searching(), 1, "and it counts as searching");
+        });
+    }
+
+    #[test]
+    fn notifier_and_self_unpark_claim_a_sleeper_once() {
+        // Steps 1 and 5: a notifier pops worker 1 while worker 1, woken by its
+        // driver, takes itself off the list. Exactly one of them wins, and the
+        // counts agree with the list afterwards.
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            assert!(!idle.transition_worker_to_parked(1, false));
+
+            let idle2 = idle.clone();
+            let notifier = thread::spawn(move || idle2.worker_to_notify(|_| false));
+            let claimed_itself = idle.unpark_worker_by_id(1);
+            let notified = notifier.join().unwrap();
+
+            assert_ne!(claimed_itself, notified == Some(1), "claimed once");
+            assert!(!idle.is_parked(1));
+            assert_eq!(idle.num_unparked(), 2);
+            assert_eq!(idle.num_searching(), usize::from(notified.is_some()));
+        });
     }
 }

@@ -117,3 +117,83 @@ impl std::fmt::Debug for AbortRef {
         f.debug_struct("AbortRef").finish_non_exhaustive()
     }
 }
+
+/// Runs under miri (`.ci/miri`): the abort path dereferences `AbortRef::meta`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::task_cell::TaskFuture;
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    /// A run queue standing in for the workers.
+    type Queue = Arc<Mutex<VecDeque<Runnable>>>;
+
+    /// Spawns `future` into `queue` the way `Shared::spawn_in` does.
+    fn spawn<F>(queue: &Queue, future: F) -> TaskHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let queue2 = queue.clone();
+        let schedule = move |runnable| queue2.lock().unwrap().push_back(runnable);
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(TaskMeta::in_group(0))
+            .spawn(move |_| TaskFuture::new(future, None), schedule);
+        let handle = TaskHandle::new(&runnable, task);
+        runnable.schedule();
+        handle
+    }
+
+    /// Runs every queued task once, dropping aborted ones as a worker does.
+    fn run_all(queue: &Queue) {
+        loop {
+            let Some(runnable) = queue.lock().unwrap().pop_front() else { return };
+            if runnable.metadata().aborted.load(Ordering::Acquire) {
+                drop(runnable);
+            } else {
+                runnable.run();
+            }
+        }
+    }
+
+    /// Polls `handle` once with a no-op waker.
+    fn poll<T>(handle: &mut TaskHandle<T>) -> Poll<Option<TaskOutput<T>>> {
+        Pin::new(handle).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn abort_before_the_first_run_cancels() {
+        let queue = Queue::default();
+        let mut handle = spawn(&queue, async { 1 });
+        handle.abort();
+        run_all(&queue);
+        assert!(matches!(poll(&mut handle), Poll::Ready(None)));
+        assert!(handle.is_finished());
+    }
+
+    #[test]
+    fn abort_ref_outlives_the_task_and_its_handle() {
+        let queue = Queue::default();
+        let mut handle = spawn(&queue, async { 7 });
+        let abort = handle.abort_ref();
+        run_all(&queue);
+        assert!(matches!(poll(&mut handle), Poll::Ready(Some(Ok(7)))));
+        drop(handle);
+        // Only `abort`'s waker keeps the allocation alive now.
+        abort.abort();
+        run_all(&queue);
+    }
+
+    #[test]
+    fn abort_from_another_thread_wakes_a_waiting_detached_task() {
+        let queue = Queue::default();
+        let handle = spawn(&queue, std::future::pending::<()>());
+        run_all(&queue);
+        let abort = handle.abort_ref();
+        drop(handle);
+        std::thread::spawn(move || abort.abort()).join().unwrap();
+        assert_eq!(queue.lock().unwrap().len(), 1, "the abort scheduled the task");
+        run_all(&queue);
+    }
+}

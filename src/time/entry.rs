@@ -21,7 +21,6 @@
 //!    identity), so a stale key can never cancel somebody else's timer.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -31,6 +30,7 @@ use futures_util::task::AtomicWaker;
 use super::driver::TimeDriver;
 use super::shard::Inserted;
 use super::wheel::Key;
+use crate::loom::atomic::{AtomicU64, Ordering};
 
 /// `TimerShared::state` of an entry that is not in a wheel (fired, flushed by
 /// shutdown, or never inserted). Deadlines are capped one below it.
@@ -253,5 +253,32 @@ impl TimerEntry {
 impl Drop for TimerEntry {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+/// loom model of points 2 and 3 of the module docs (`.ci/loom`): the owner's
+/// lock-free extension against the shard's fire.
+#[cfg(all(test, hioload_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    #[test]
+    fn extension_racing_the_fire_is_seen_or_refused() {
+        // Armed for 10, found due at 15 while the owner moves it to 20: either
+        // the shard sees 20 and re-files the entry, or the entry fires and the
+        // owner is told the extension failed (it then re-registers). Never
+        // both "extended" and "fired": that timer would fire early.
+        loom::model(|| {
+            let shared = Arc::new(TimerShared::default());
+            shared.arm(10);
+            let owner = shared.clone();
+            let extend = thread::spawn(move || owner.try_extend(20));
+            let refiled = shared.postpone_or_fire(15);
+            let extended = extend.join().unwrap();
+
+            assert_eq!(extended, refiled == Some(20), "extended {extended}, shard {refiled:?}");
+            assert_eq!(shared.has_fired(), refiled.is_none());
+        });
     }
 }
