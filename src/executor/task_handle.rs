@@ -129,7 +129,8 @@ mod tests {
     /// A run queue standing in for the workers.
     type Queue = Arc<Mutex<VecDeque<Runnable>>>;
 
-    /// Spawns `future` into `queue` the way `Shared::spawn_in` does.
+    /// Spawns `future` into `queue` the way `Shared::new_task` does: the task
+    /// future borrows the task's metadata (so miri checks that borrow too).
     fn spawn<F>(queue: &Queue, future: F) -> TaskHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -137,9 +138,13 @@ mod tests {
     {
         let queue2 = queue.clone();
         let schedule = move |runnable| queue2.lock().unwrap().push_back(runnable);
-        let (runnable, task) = async_task::Builder::new()
-            .metadata(TaskMeta::in_group(0))
-            .spawn(move |_| TaskFuture::new(future, None), schedule);
+        // SAFETY: as in `Shared::new_task`: the future is `Send` and borrows only
+        // the task's own metadata; the schedule closure is `Send + Sync + 'static`.
+        let (runnable, task) = unsafe {
+            async_task::Builder::new()
+                .metadata(TaskMeta::blocking())
+                .spawn_unchecked(move |meta| TaskFuture::new(future, meta), schedule)
+        };
         let handle = TaskHandle::new(&runnable, task);
         runnable.schedule();
         handle
