@@ -43,8 +43,11 @@ const SPIN_ROUNDS: u32 = 8;
 /// Pause instructions per spin round.
 const SPIN_PAUSES: u32 = 4;
 
-/// Most tasks one steal takes from a worker of another group.
+/// Most tasks one steal takes from a short queue of another group.
 const REMOTE_STEAL_BATCH: usize = 4;
+
+/// A queue at least this long is halved by a steal from another group.
+const LONG_QUEUE: usize = 32;
 
 /// Consecutive LIFO-slot polls before the slot's task must queue like the rest.
 const MAX_LIFO_POLLS: u8 = 3;
@@ -224,16 +227,22 @@ impl WorkerCore {
         task
     }
 
-    /// Steals a few tasks (at most `REMOTE_STEAL_BATCH`) from the first
-    /// non-empty worker of another `group`.
+    /// Steals from the first non-empty worker of another `group`: a few tasks
+    /// (`REMOTE_STEAL_BATCH`) from a short queue, half of a long one.
     fn steal_few_from_group(&self, group: usize, used: usize) -> Option<Runnable> {
         let slots = &self.shared.groups[group].slots;
         let live = slots.partition_point(|&s| s < used);
         let start = if live > 0 { self.rng.below(live) } else { 0 };
         (0..live).find_map(|i| {
             let stealer = &self.shared.slots[slots[(start + i) % live]].stealer;
-            // A long queue over there is a real imbalance: take a quarter of it.
-            let limit = (stealer.len() / 4).max(REMOTE_STEAL_BATCH);
+            // A short queue is a producer/consumer cascade that its own group will
+            // get to: take a few, leaving the rest near its data (the locality
+            // bench: 97-99% of steps on the home group). A long one is a real
+            // imbalance (a burst of spawns): halve it, as within a group, or the
+            // thief comes back for a few tasks at a time (ping_pong with two
+            // groups: 1.13-1.25x one group with a quarter, 1.01-1.03x with half).
+            let len = stealer.len();
+            let limit = if len >= LONG_QUEUE { len / 2 } else { REMOTE_STEAL_BATCH };
             steal_retrying(|| stealer.steal_batch_with_limit_and_pop(&self.local, limit))
         })
     }
