@@ -46,8 +46,10 @@ const SPIN_PAUSES: u32 = 4;
 /// Most tasks one steal takes from a short queue of another group.
 const REMOTE_STEAL_BATCH: usize = 4;
 
-/// A queue at least this long is halved by a steal from another group.
-const LONG_QUEUE: usize = 32;
+/// A queue at least this long is halved by a steal from another group: a
+/// burst of spawns, far longer than a group's own producer/consumer traffic
+/// keeps queued (32 was reached there and cost locality).
+const LONG_QUEUE: usize = 128;
 
 /// Consecutive LIFO-slot polls before the slot's task must queue like the rest.
 const MAX_LIFO_POLLS: u8 = 3;
