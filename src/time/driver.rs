@@ -34,17 +34,6 @@ pub(crate) fn set_worker_timer_slack() -> std::io::Result<()> {
     crate::sys::set_timer_slack(TIMER_SLACK_NS)
 }
 
-/// The wake-up grid (ns) of a worker parked for a timer: its poller timeout ends on
-/// the next multiple of this after the earliest deadline.
-///
-/// A park and wake-up costs a few microseconds of CPU (the poller's syscalls, a
-/// context switch, waking a second worker for the fired tasks). With a timer due
-/// every microsecond, waking for each 16 µs wheel tick spent ~3.6x tokio's CPU
-/// (`benches/time_precision.rs`, spread_100k); waking on a grid batches the timers
-/// due in one cell into one wake-up. Timers fire late by at most the grid, never
-/// early.
-const COALESCE_NS: u64 = 1 << 15;
-
 /// The message of the panic when a timer is used after its runtime shut down.
 pub(crate) const SHUTDOWN_MESSAGE: &str =
     "the hioload runtime that owns this timer was shut down; timers cannot be used after \
@@ -186,20 +175,12 @@ impl TimeDriver {
     pub(crate) fn park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout {
         if !self.clock.is_paused() {
             let now = self.clock.now();
-            let wake_at = deadline.map(|d| self.coalesced(d));
-            return ParkTimeout::Wait(wake_at.map(|d| d.saturating_duration_since(now)));
+            return ParkTimeout::Wait(deadline.map(|d| d.saturating_duration_since(now)));
         }
         match deadline {
             Some(d) if idle && self.clock.advance_to(d) => ParkTimeout::Advanced,
             _ => ParkTimeout::Wait(None),
         }
-    }
-
-    /// `deadline` rounded up to the wake-up grid (`COALESCE_NS`).
-    fn coalesced(&self, deadline: Instant) -> Instant {
-        let ns = self.clock.to_nanos(deadline);
-        let grid = ns.div_ceil(COALESCE_NS).saturating_mul(COALESCE_NS);
-        self.clock.nanos_to_instant(grid)
     }
 
     /// Records that the parked worker is awake again.

@@ -116,10 +116,10 @@
 //! the kernel's timer slack of the deadline; the default slack (50 µs) is lowered to
 //! `TIMER_SLACK_NS` = 1 µs (reasoning in `driver.rs`) by each worker at start
 //! (`set_worker_timer_slack`, i.e. `sys::set_timer_slack`). smol-rs/polling's
-//! `tests/precision.rs` checks that a 100 µs wait lands within 500 µs. The wheel adds
-//! no rounding (see `wheel/mod.rs` for the choice of tick); the parked worker's wake-up
-//! is rounded up to a 32.8 µs grid (`COALESCE_NS` in `driver.rs`) so that timers due
-//! close together share one wake-up. Tokio's timer
+//! `tests/precision.rs` checks that a 100 µs wait lands within 500 µs; the wheel adds
+//! no rounding on top (see `wheel/mod.rs` for the choice of tick). (Rounding the
+//! parked worker's wake-up to a 32.8 µs grid, so that close timers share one, was
+//! measured and dropped: lateness p50 4 -> 37 µs for no CPU saved.) Tokio's timer
 //! rounds every deadline up to the next millisecond. Measured by `tests/poller.rs`
 //! (a real `Poller` park loop, debug build, shared 2-core VM): 200 sleeps of
 //! 0.1–1 ms woke 34 µs late at best, 49 µs at the median, never early.

@@ -124,8 +124,7 @@ fn park_timeout_waits_on_real_time_and_advances_paused_time_only_when_idle() {
     assert_eq!(driver.clock().now(), d);
     driver.clock().resume();
     match driver.park_timeout(Some(driver.clock().now() + ms(50)), true) {
-        // Rounded up to the wake-up grid: never sooner, at most one cell later.
-        ParkTimeout::Wait(Some(t)) => assert!(t <= ms(51) && t > ms(40), "{t:?}"),
+        ParkTimeout::Wait(Some(t)) => assert!(t <= ms(50) && t > ms(40), "{t:?}"),
         other => panic!("running clock must wait, got {other:?}"),
     }
     assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None));
