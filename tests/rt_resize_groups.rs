@@ -42,8 +42,12 @@ fn two_groups(paused: bool) -> Runtime {
         .unwrap()
 }
 
-/// Caretaker threads of this process (Linux: by name); `None` elsewhere.
+/// Caretaker threads of this process (Linux: by name); `None` elsewhere (under
+/// Wine a Windows build would read the Linux `/proc` of the Wine process).
 fn caretakers() -> Option<usize> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
     let count = tasks
         .flatten()

@@ -467,7 +467,8 @@ mod tests {
         let fake = FakeSysfs::new("bad", &[(0, "0-x")], &[]);
         let err = from_sysfs(&fake.0, &[0]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("node0/cpulist"), "{err}");
+        let path = std::path::Path::new("node0").join("cpulist");
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
     }
 
     #[test]
