@@ -213,11 +213,19 @@ mod loom_tests {
     use loom::thread;
 
     /// Runs `body` under `loom::model` with a parker whose driver is held.
+    /// The driver is made inside the model (its timers use loom atomics), on a
+    /// model thread with room for it (the model's own stack is small).
     fn model(body: impl Fn(Parker) + Send + Sync + 'static) {
-        let driver = Arc::new(Driver::new(16, crate::time::Clock::real(), 1).unwrap());
-        let _held = driver.try_lock().expect("a fresh driver is free");
-        let model_driver = driver.clone();
-        loom::model(move || body(Parker::new(model_driver.clone())));
+        let body = Arc::new(body);
+        loom::model(move || {
+            let body = body.clone();
+            let main = thread::Builder::new().stack_size(1 << 20).spawn(move || {
+                let driver = Arc::new(Driver::new(16, crate::time::Clock::real(), 1).unwrap());
+                let _held = driver.try_lock().expect("a fresh driver is free");
+                body(Parker::new(driver.clone()));
+            });
+            main.expect("spawn the model's main thread").join().unwrap();
+        });
     }
 
     /// Never parked: a parker between parks holds no `PARKED_*` state.

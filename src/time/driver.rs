@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use crossbeam_utils::CachePadded;
 use super::clock::Clock;
 use super::shard::{Shard, NO_DEADLINE};
 use super::wake_list::WakeList;
+use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The timer slack (ns) workers ask the kernel for (`sys::set_timer_slack`).
 ///
@@ -157,6 +157,7 @@ impl TimeDriver {
         //    earlier). `Poller::notify` is sticky, so an unpark that lands before the
         //    wait makes the wait return at once. No registration is missed.
         let was = self.parked_until.swap(PARKED_FOREVER, Ordering::SeqCst);
+        crate::loom::seq_cst_order();
         debug_assert_eq!(
             was, NOT_PARKED,
             "prepare_park called again before finish_park: only one worker may park in the poller"
@@ -205,6 +206,7 @@ impl TimeDriver {
     /// Called after a timer was inserted at `deadline` (ns): unparks the parked worker
     /// if it sleeps past it. The shard's `next` store (SeqCst) precedes this load.
     pub(crate) fn on_insert(&self, deadline: u64) {
+        crate::loom::seq_cst_order();
         let until = self.parked_until.load(Ordering::SeqCst);
         if until != NOT_PARKED && deadline.saturating_add(1) < until {
             (self.unpark)();
@@ -227,5 +229,56 @@ impl TimeDriver {
         };
         let min = min.unwrap_or(NO_DEADLINE);
         (min != NO_DEADLINE).then_some(min)
+    }
+}
+
+/// loom model of the park protocol (`prepare_park` against a registration's
+/// `next` store + `on_insert`, `.ci/loom`): a timer registered while a worker
+/// prepares to sleep is never slept through.
+#[cfg(all(test, hioload_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::time::entry::TimerShared;
+    use crate::time::shard::Inserted;
+    use loom::sync::atomic::AtomicBool as LoomBool;
+    use loom::thread;
+
+    #[test]
+    fn a_registration_racing_prepare_park_is_never_missed() {
+        // A model thread with room for a driver (the model's own stack is small).
+        loom::model(|| {
+            let main = thread::Builder::new().stack_size(1 << 20).spawn(race_park_and_register);
+            main.expect("spawn the model's main thread").join().unwrap();
+        });
+    }
+
+    fn race_park_and_register() {
+        {
+            let unparked = Arc::new(LoomBool::new(false));
+            let flag = unparked.clone();
+            let unpark: Arc<dyn Fn() + Send + Sync> =
+                Arc::new(move || flag.store(true, Ordering::SeqCst));
+            let driver = TimeDriver::new(Clock::real(), 1, unpark);
+            // Far enough ahead that the wheel never sees it as already due.
+            let deadline = driver.clock().to_nanos(driver.clock().now()) + 3_600_000_000_000;
+            let registrar = {
+                let driver = driver.clone();
+                thread::spawn(move || {
+                    let entry = Arc::new(TimerShared::default());
+                    let inserted = driver.shard(0).insert(deadline, &entry);
+                    assert!(matches!(inserted, Inserted::Pending(_)));
+                    driver.on_insert(deadline);
+                })
+            };
+            let wake_at = driver.prepare_park().map(|at| driver.clock().to_nanos(at));
+            registrar.join().unwrap();
+            driver.finish_park();
+            // Either the sleeper's deadline already covers the timer, or the
+            // registration woke it (and it recomputes on the next park).
+            assert!(
+                unparked.load(Ordering::SeqCst) || wake_at.is_some_and(|at| at <= deadline),
+                "slept through a timer: wake_at {wake_at:?}, deadline {deadline}"
+            );
+        }
     }
 }

@@ -5,12 +5,13 @@
 //! reset from another thread, or a `process` sweep, touches somebody else's.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use super::entry::TimerShared;
 use super::wake_list::WakeList;
 use super::wheel::{Key, Wheel};
+use crate::loom::atomic::{AtomicU64, Ordering};
+use crate::loom::{Mutex, MutexGuard};
 
 /// `Shard::next` when the wheel is empty.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
