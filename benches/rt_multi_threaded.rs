@@ -1,6 +1,10 @@
 //! tokio's `rt_multi_threaded` workloads, side by side: hioload, tokio's
 //! multi-thread runtime, and async-executor, each with 2 worker threads.
 //!
+//! `spawn_many_local` is the definition (spawns from inside a task,
+//! awaited); `spawn_many_local_detached` is tokio's bench shape (detached
+//! spawns counting down a shared counter); both are reported.
+//!
 //! `cargo bench --bench rt_multi_threaded [-- WORKLOAD]`;
 //! `HIOLOAD_BENCH_ROUNDS=N` sets the rounds (default 15).
 
@@ -76,7 +80,52 @@ impl Rt for Smol {
     }
 }
 
-fn spawn_many_local<R: Rt>(rt: &R, spawn: impl Fn(&R) -> SpawnFn) -> Duration {
+/// The spawn_many_local: 10,000 spawns from inside a task, each handle
+/// awaited by the spawning task. One function per contender: their join
+/// handles differ, and boxing them would add an allocation to every spawn.
+fn spawn_many_local_hio(rt: &Hio) -> Duration {
+    time(|| {
+        rt.0.block_on(rt.0.spawn(async {
+            let handles: Vec<_> = (0..NUM_SPAWN).map(|_| hioload::spawn(async {})).collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        }))
+        .unwrap()
+    })
+}
+
+/// [`spawn_many_local_hio`] on tokio.
+fn spawn_many_local_tok(rt: &Tok) -> Duration {
+    time(|| {
+        rt.0.block_on(rt.0.spawn(async {
+            let handles: Vec<_> = (0..NUM_SPAWN).map(|_| tokio::spawn(async {})).collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        }))
+        .unwrap()
+    })
+}
+
+/// [`spawn_many_local_hio`] on async-executor.
+fn spawn_many_local_smol(rt: &Smol) -> Duration {
+    let ex = rt.ex.clone();
+    time(|| {
+        let inner = ex.clone();
+        futures_lite::future::block_on(ex.spawn(async move {
+            let handles: Vec<_> = (0..NUM_SPAWN).map(|_| inner.spawn(async {})).collect();
+            for h in handles {
+                h.await;
+            }
+        }))
+    })
+}
+
+/// tokio's own `spawn_many_local` shape: 10,000 detached spawns from inside a
+/// task, each bumping a shared counter; the last one signals a channel. The
+/// shared counter and `Arc`s bounce between the workers on every task.
+fn spawn_many_local_detached<R: Rt>(rt: &R, spawn: impl Fn(&R) -> SpawnFn) -> Duration {
     let spawner = spawn(rt);
     time(|| {
         rt.block_on(async move {
@@ -247,9 +296,15 @@ fn main() {
     let hs = &hs;
     workload!(
         "spawn_many_local",
-        spawn_many_local(&hio, hs),
-        spawn_many_local(&tok, &tok_spawn),
-        spawn_many_local(&smol, &smol_spawn)
+        spawn_many_local_hio(&hio),
+        spawn_many_local_tok(&tok),
+        spawn_many_local_smol(&smol)
+    );
+    workload!(
+        "spawn_many_local_detached",
+        spawn_many_local_detached(&hio, hs),
+        spawn_many_local_detached(&tok, &tok_spawn),
+        spawn_many_local_detached(&smol, &smol_spawn)
     );
     workload!(
         "spawn_many_remote",
