@@ -26,6 +26,10 @@ mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
 
+/// Fallbacks shared by the backends that cannot do better (see the file).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+mod portable;
+
 #[cfg(not(any(unix, windows)))]
 compile_error!("hioload supports unix (Linux first) and Windows targets only");
 

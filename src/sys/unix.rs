@@ -161,44 +161,31 @@ pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
 }
 
 /// A new non-blocking, close-on-exec stream socket for `domain`: one `socket` call
-/// with `SOCK_NONBLOCK` where the OS has it (saves the two `fcntl`s of
-/// `set_nonblocking`, per connect).
+/// with `SOCK_NONBLOCK` (saves the two `fcntl`s of `set_nonblocking`, per connect).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 pub(crate) fn nonblocking_stream_socket(domain: socket2::Domain) -> io::Result<socket2::Socket> {
     use socket2::{Protocol, Socket, Type};
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    {
-        Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    {
-        let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        Ok(socket)
-    }
+    Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP))
 }
 
 /// Accepts a connection on `listener` as a non-blocking, close-on-exec socket: one
-/// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` where the OS has it (saves the `ioctl` of
-/// `set_nonblocking`, per accept).
+/// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` (saves the `ioctl` of `set_nonblocking`,
+/// per accept).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 pub(crate) fn accept_nonblocking(
     listener: &std::net::TcpListener,
 ) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    {
-        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-        let (socket, addr) = socket2::SockRef::from(listener).accept4(flags)?;
-        let addr = addr.as_socket().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "accept returned a non-IP peer address")
-        })?;
-        Ok((socket.into(), addr))
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    {
-        let (stream, addr) = listener.accept()?;
-        stream.set_nonblocking(true)?;
-        Ok((stream, addr))
-    }
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let (socket, addr) = socket2::SockRef::from(listener).accept4(flags)?;
+    let addr = addr.as_socket().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, "accept returned a non-IP peer address")
+    })?;
+    Ok((socket.into(), addr))
 }
+
+// Other unix targets: made non-blocking after the call (`sys/portable.rs`).
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+pub(crate) use super::portable::{accept_nonblocking, nonblocking_stream_socket};
 
 /// Test helper: lowers this process's soft `RLIMIT_NOFILE` to `limit` (used by a test
 /// that runs in a child process to hit `EMFILE` quickly).

@@ -80,21 +80,6 @@ pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock || err.raw_os_error() == Some(10036)
 }
 
-/// A new non-blocking stream socket for `domain` (Windows has no flag for it at
-/// creation: `ioctlsocket(FIONBIO)` after).
-pub(crate) fn nonblocking_stream_socket(domain: socket2::Domain) -> io::Result<socket2::Socket> {
-    use socket2::{Protocol, Socket, Type};
-    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    Ok(socket)
-}
-
-/// Accepts a connection on `listener` and makes it non-blocking (an accepted socket
-/// inherits the listener's mode on Windows, but say it explicitly).
-pub(crate) fn accept_nonblocking(
-    listener: &std::net::TcpListener,
-) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
-    let (stream, addr) = listener.accept()?;
-    stream.set_nonblocking(true)?;
-    Ok((stream, addr))
-}
+// Windows has no flag for a non-blocking socket at creation or accept:
+// `ioctlsocket(FIONBIO)` after, as `sys/portable.rs` does.
+pub(crate) use super::portable::{accept_nonblocking, nonblocking_stream_socket};
