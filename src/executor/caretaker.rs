@@ -181,8 +181,7 @@ impl Shared {
 
     /// Whether a worker of `group` has ever run (`used` only grows).
     fn group_had_workers(&self, group: usize) -> bool {
-        let used = self.used.load(Ordering::Acquire);
-        self.groups[group].slots.first().is_some_and(|&slot| slot < used)
+        self.group_has_slot_below(group, self.used.load(Ordering::Acquire))
     }
 
     /// Unparks the running workers of `group`, so one of them takes the driver.

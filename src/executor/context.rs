@@ -52,20 +52,13 @@ pub(crate) fn is_entered() -> bool {
 
 /// The runtime this thread is in.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(Entered::Worker(core)) => Some(core.shared().clone()),
-        Some(Entered::BlockOn(shared) | Entered::Blocking(shared)) => Some(shared.clone()),
-        None => None,
-    })
+    with_current_shared(|shared| shared.cloned())
 }
 
 /// Calls `f` with this thread's worker core if it is a worker of `shared`.
 #[inline]
 pub(crate) fn with_core<R>(shared: &Arc<Shared>, f: impl FnOnce(Option<&WorkerCore>) -> R) -> R {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(Entered::Worker(core)) if Arc::ptr_eq(core.shared(), shared) => f(Some(core)),
-        _ => f(None),
-    })
+    with_core_of(Arc::as_ptr(shared), f)
 }
 
 /// Calls `f` with this thread's worker core if it is a worker of the runtime

@@ -278,14 +278,9 @@ impl Shared {
             }
             None => {
                 let n = self.external_spawned.fetch_add(1, Ordering::Relaxed);
-                let groups = self.groups.len();
-                let dealt = (n / EXTERNAL_SPAWN_RUN) as usize % groups;
-                // Past groups that resize left without workers (their tasks would
-                // always have to be fetched across groups).
-                let group = (0..groups)
-                    .map(|offset| (dealt + offset) % groups)
-                    .find(|&g| self.group_has_workers(g))
-                    .unwrap_or(dealt);
+                // Dealt like spread connections, so past groups that resize left
+                // without workers (their tasks would always cross groups).
+                let group = self.group_for_ticket((n / EXTERNAL_SPAWN_RUN) as usize);
                 self.spawn_in(future, group)
             }
         })

@@ -5,14 +5,14 @@
 //! listener with spreading on (`TcpListener::set_spread_across_groups`) asks
 //! [`spread_reactor`] instead, which deals the groups round-robin.
 //!
-//! # The deal ([`Spread::next_group`])
+//! # The deal (`Shared::group_for_ticket`)
 //!
 //! 1. Take a ticket from the runtime-wide counter (one relaxed `fetch_add`; every
 //!    spreading listener of the runtime shares it, so several accept loops still
 //!    split evenly between them).
-//! 2. Keep the groups with a running worker: a group's reactor is turned only by
-//!    its own workers, so a group that `resize` emptied would never report the
-//!    connection's events. Running slots are `0..target_workers` and a group's slot
+//! 2. Keep the groups with a running worker: a group that `resize` emptied has
+//!    only a caretaker turning its reactor (`caretaker.rs`), so every event of a
+//!    connection dealt there would wake a task across groups. Running slots are `0..target_workers` and a group's slot
 //!    list is ascending, so "has a worker" is one comparison per group.
 //! 3. Take the (ticket mod kept)-th of them.
 //!
@@ -44,15 +44,14 @@ pub(crate) struct Spread {
 }
 
 impl Spread {
-    /// Deals the next of `groups` groups, skipping those for which
-    /// `has_workers` is false (step 1-3 of the module docs); group 0 if none has.
-    pub(crate) fn next_group(&self, groups: usize, has_workers: impl Fn(usize) -> bool) -> usize {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        deal(ticket, groups, has_workers)
+    /// The next ticket (step 1 of the module docs).
+    pub(crate) fn next_ticket(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 }
 
-/// The (`ticket` mod n)-th of the n groups below `groups` that `has_workers`.
+/// The (`ticket` mod n)-th of the n groups below `groups` that `has_workers`;
+/// group 0 if none has.
 fn deal(ticket: usize, groups: usize, has_workers: impl Fn(usize) -> bool) -> usize {
     let kept = (0..groups).filter(|&g| has_workers(g)).count();
     if kept == 0 {
@@ -64,8 +63,20 @@ fn deal(ticket: usize, groups: usize, has_workers: impl Fn(usize) -> bool) -> us
 impl Shared {
     /// Whether any worker of `group` is running (see the module docs, step 2).
     pub(super) fn group_has_workers(&self, group: usize) -> bool {
+        self.group_has_slot_below(group, self.target_workers.load(Ordering::Acquire))
+    }
+
+    /// Whether `group` has a slot below `bound` (its slot list is ascending).
+    pub(super) fn group_has_slot_below(&self, group: usize, bound: usize) -> bool {
+        self.groups[group].slots.first().is_some_and(|&slot| slot < bound)
+    }
+
+    /// The group `ticket` deals among the groups with a running worker (steps 2
+    /// and 3 of the module docs): connections of spreading listeners, and spawns
+    /// from outside the workers.
+    pub(super) fn group_for_ticket(&self, ticket: usize) -> usize {
         let running = self.target_workers.load(Ordering::Acquire);
-        self.groups[group].slots.first().is_some_and(|&slot| slot < running)
+        deal(ticket, self.groups.len(), |g| self.group_has_slot_below(g, running))
     }
 }
 
@@ -80,8 +91,7 @@ impl Shared {
 pub(crate) fn spread_reactor() -> Arc<Reactor> {
     match context::current_shared() {
         Some(shared) if shared.groups.len() > 1 => {
-            let group =
-                shared.spread.next_group(shared.groups.len(), |g| shared.group_has_workers(g));
+            let group = shared.group_for_ticket(shared.spread.next_ticket());
             shared.groups[group].driver.reactor().clone()
         }
         _ => reactor::current(),
@@ -95,7 +105,7 @@ mod tests {
     #[test]
     fn deals_every_group_in_turn() {
         let spread = Spread::default();
-        let dealt: Vec<_> = (0..6).map(|_| spread.next_group(3, |_| true)).collect();
+        let dealt: Vec<_> = (0..6).map(|_| deal(spread.next_ticket(), 3, |_| true)).collect();
         assert_eq!(dealt, [0, 1, 2, 0, 1, 2]);
     }
 

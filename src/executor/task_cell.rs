@@ -80,8 +80,9 @@ pin_project_lite::pin_project! {
     pub(crate) struct TaskFuture<'a, F> {
         #[pin]
         future: F,
-        // The task's own metadata (async-task drops the future before it).
-        meta: Option<&'a TaskMeta>,
+        // The runtime in the task's own metadata (async-task drops the future
+        // before the metadata); `None` for blocking jobs.
+        owner: Option<&'a Arc<Shared>>,
         // The task's registry entry, from its first `Pending` on.
         registration: Option<Registration>,
     }
@@ -89,7 +90,7 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for TaskFuture<'_, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(owner) = this.meta.and_then(TaskMeta::owner) {
+            if let Some(owner) = this.owner {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
                 }
@@ -102,12 +103,12 @@ pin_project_lite::pin_project! {
 impl<'a, F> TaskFuture<'a, F> {
     /// Wraps `future` as the future of the task whose metadata is `meta`.
     pub(crate) fn new(future: F, meta: &'a TaskMeta) -> Self {
-        TaskFuture { future, meta: Some(meta), registration: None }
+        TaskFuture { future, owner: meta.owner(), registration: None }
     }
 
     /// Wraps a blocking job's future (not tracked by a runtime).
     pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
-        TaskFuture { future, meta: None, registration: None }
+        TaskFuture { future, owner: None, registration: None }
     }
 }
 
@@ -122,7 +123,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if this.registration.is_none() {
-                    if let Some(owner) = this.meta.and_then(TaskMeta::owner) {
+                    if let Some(owner) = this.owner {
                         *this.registration = owner.register_waiting(cx.waker());
                     }
                 }
