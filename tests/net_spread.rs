@@ -18,7 +18,7 @@ use hioload::net::{TcpListener, TcpStream};
 use hioload::runtime::Handle;
 use hioload::topology::Numa;
 use hioload::{JoinHandle, Runtime};
-use support::Watchdog;
+use support::{echo, Watchdog};
 
 /// Connections per test.
 const CONNS: usize = 64;
@@ -40,21 +40,6 @@ enum Placement {
 /// Two groups of one worker each (group 0 = worker 0, group 1 = worker 1).
 fn two_groups() -> Runtime {
     Runtime::builder().worker_threads(2).numa(Numa::Groups(vec![vec![0], vec![1]])).build().unwrap()
-}
-
-/// Echoes `stream` until EOF.
-async fn echo(mut stream: TcpStream) {
-    let mut buf = [0; 1024];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if stream.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Connects `CONNS` blocking clients to `addr` and runs `ROUNDS` round trips on

@@ -19,23 +19,11 @@ async fn listener() -> TcpListener {
 fn spawn_echo_server(listener: TcpListener) {
     drop(hioload::spawn(async move {
         loop {
-            let (mut stream, _) = match listener.accept().await {
+            let (stream, _) = match listener.accept().await {
                 Ok(conn) => conn,
                 Err(_) => return,
             };
-            drop(hioload::spawn(async move {
-                let mut buf = vec![0; 16 * 1024];
-                loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if stream.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }));
+            drop(hioload::spawn(support::echo(stream)));
         }
     }));
 }

@@ -84,3 +84,22 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn rt(n: usize) -> hioload::Runtime {
     hioload::Runtime::builder().worker_threads(n).build().unwrap()
 }
+
+/// Echoes everything `stream` sends back to it, until EOF or an error.
+pub async fn echo<S>(mut stream: S)
+where
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin,
+{
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
