@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use futures_util::{AsyncReadExt, AsyncWriteExt};
 use hioload::net::{TcpListener, TcpStream};
 use hioload::runtime::Handle;
 use hioload::topology::Numa;
@@ -194,6 +193,7 @@ fn registrations_of_a_missing_group_panic_clearly() {
 #[cfg(unix)]
 #[test]
 fn unix_listener_spreads_too() {
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
     use hioload::net::{UnixListener, UnixStream};
 
     let _w = Watchdog::new("spread_unix", Duration::from_secs(60));
