@@ -1,5 +1,4 @@
 //! `hioload::time::interval` through the public runtime, on paused time.
-//! Pending: needs the runtime (with `Builder::start_paused`) merged.
 
 use std::time::Duration;
 

@@ -1,5 +1,4 @@
 //! Paused (virtual) time: `Builder::start_paused`, auto-advance, `hioload::testing`.
-//! Pending: needs the runtime (start_paused, auto-advance in the park loop) merged.
 
 use std::time::Duration;
 

@@ -1,41 +1,15 @@
 //! `hioload::time::sleep` & co. through the public runtime (real clock).
-//! Pending: needs the runtime (block_on, spawn, Runtime::builder) merged.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use hioload::time::{sleep, sleep_until, Instant};
-
-/// Aborts the test process if the guard is not dropped within `limit`.
-struct Watchdog(Arc<AtomicBool>);
-
-fn watchdog(limit: Duration) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if flag.load(Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        eprintln!("watchdog: test still running after {limit:?}");
-        std::process::abort();
-    });
-    Watchdog(done)
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
+use support::Watchdog;
 
 #[test]
 fn sub_millisecond_sleeps_are_never_early() {
-    let _w = watchdog(Duration::from_secs(30));
+    let _w = Watchdog::new("sub_millisecond_sleeps_are_never_early", Duration::from_secs(30));
     hioload::block_on(async {
         let mut best = Duration::MAX;
         for i in 0..200u64 {
@@ -64,7 +38,7 @@ fn sleep_until_the_past_completes_at_once() {
 
 #[test]
 fn many_tasks_sleeping_concurrently_all_wake() {
-    let _w = watchdog(Duration::from_secs(30));
+    let _w = Watchdog::new("many_tasks_sleeping_concurrently_all_wake", Duration::from_secs(30));
     hioload::block_on(async {
         let start = Instant::now();
         let handles: Vec<_> = (0..10_000u64)
@@ -102,7 +76,7 @@ fn dropping_a_sleep_cancels_it_and_the_runtime_stays_idle() {
 
 #[test]
 fn reset_is_the_idle_timeout_pattern() {
-    let _w = watchdog(Duration::from_secs(30));
+    let _w = Watchdog::new("reset_is_the_idle_timeout_pattern", Duration::from_secs(30));
     hioload::block_on(async {
         let start = Instant::now();
         let mut idle = Box::pin(sleep(Duration::from_millis(20)));
@@ -164,4 +138,49 @@ fn far_future_sleeps_do_not_overflow() {
         let r = hioload::time::timeout(Duration::from_millis(1), s).await;
         assert!(r.is_err());
     });
+}
+
+#[test]
+fn timer_slack_batches_close_timers_and_leaves_a_lone_one_on_time() {
+    let _w = Watchdog::new("timer_slack", Duration::from_secs(30));
+    let slack = Duration::from_millis(40);
+    let rt = hioload::Runtime::builder().worker_threads(2).timer_slack(slack).build().unwrap();
+    rt.block_on(async {
+        // Two deadlines 5 ms apart, within the slack: one wake-up at the first
+        // deadline + slack fires both, so the first fires after the second's
+        // deadline, never more than the slack (and scheduling noise) late.
+        let start = Instant::now();
+        let (first, second) =
+            (start + Duration::from_millis(20), start + Duration::from_millis(25));
+        let early = hioload::spawn(async move {
+            sleep_until(first).await;
+            Instant::now()
+        });
+        let late = hioload::spawn(async move {
+            sleep_until(second).await;
+            Instant::now()
+        });
+        let (fired_first, fired_second) = (early.await.unwrap(), late.await.unwrap());
+        assert!(fired_first >= second, "not batched: fired {:?} after start", fired_first - start);
+        assert!(fired_second >= second);
+        assert!(fired_first - first < slack + Duration::from_millis(200));
+
+        // Alone, a timer does not wait for the slack: best of a few against
+        // half the slack.
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let want = Duration::from_millis(2);
+            let start = Instant::now();
+            sleep(want).await;
+            best = best.min(start.elapsed() - want);
+        }
+        assert!(best < slack / 2, "a lone timer waited {best:?} with slack {slack:?}");
+    });
+}
+
+#[test]
+fn a_timer_slack_above_one_second_is_refused() {
+    let err = hioload::Runtime::builder().timer_slack(Duration::from_secs(2)).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("timer_slack"), "{err}");
 }

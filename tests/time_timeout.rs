@@ -1,5 +1,4 @@
 //! `hioload::time::timeout` / `timeout_at` through the public runtime.
-//! Pending: needs the runtime merged.
 
 use std::time::Duration;
 

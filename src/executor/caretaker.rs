@@ -126,7 +126,7 @@ fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<Inst
 /// ends the current wait: a poller notify is sticky, so it cannot be missed).
 fn turn_until(turn: &DriverTurn<'_>, stop: &AtomicBool, advance_to: impl Fn() -> Option<Instant>) {
     while !stop.load(Ordering::SeqCst) {
-        turn.wait(None, advance_to());
+        turn.wait(None, advance_to(), || {});
     }
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct Config {
     pub(crate) event_capacity: usize,
     /// Whether the clock starts paused (virtual time).
     pub(crate) start_paused: bool,
+    /// How late a timer may fire so that one wake-up serves several.
+    pub(crate) timer_slack: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -65,6 +67,7 @@ impl fmt::Debug for Config {
             .field("blocking_keep_alive", &self.blocking_keep_alive)
             .field("event_capacity", &self.event_capacity)
             .field("start_paused", &self.start_paused)
+            .field("timer_slack", &self.timer_slack)
             .finish_non_exhaustive()
     }
 }

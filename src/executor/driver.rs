@@ -41,6 +41,17 @@ pub(crate) struct Driver {
     time: Arc<TimeDriver>,
 }
 
+/// How a group's timers are set up.
+#[derive(Debug)]
+pub(crate) struct TimeConfig {
+    /// The runtime's clock.
+    pub(crate) clock: Clock,
+    /// One shard per worker slot of the group.
+    pub(crate) shards: usize,
+    /// `Builder::timer_slack`.
+    pub(crate) slack: Duration,
+}
+
 /// Proof of holding the driver; releases it when dropped.
 #[derive(Debug)]
 pub(crate) struct DriverTurn<'a> {
@@ -49,25 +60,25 @@ pub(crate) struct DriverTurn<'a> {
 }
 
 impl Driver {
-    /// Creates a driver for group 0 (see [`Driver::for_group`]).
+    /// Creates a driver for group 0 (see [`Driver::for_group`]), with no timer slack.
     #[cfg(test)]
     pub(crate) fn new(event_capacity: usize, clock: Clock, shards: usize) -> io::Result<Driver> {
-        Driver::for_group(0, event_capacity, clock, shards)
+        Driver::for_group(0, event_capacity, TimeConfig { clock, shards, slack: Duration::ZERO })
     }
 
     /// Creates group `group`'s driver: a reactor with room for `event_capacity`
-    /// events per wait, and timers with `shards` shards on `clock`.
+    /// events per wait, and timers as `time` says.
     pub(crate) fn for_group(
         group: usize,
         event_capacity: usize,
-        clock: Clock,
-        shards: usize,
+        time: TimeConfig,
     ) -> io::Result<Driver> {
         let reactor = Arc::new(Reactor::for_group(event_capacity, group)?);
         let notify = reactor.clone();
-        let time = TimeDriver::new(
-            clock,
-            shards,
+        let time = TimeDriver::with_slack(
+            time.clock,
+            time.shards.max(1),
+            time.slack,
             Arc::new(move || {
                 // A failed notify means the poller is gone (shutdown): nothing to wake.
                 let _ = notify.notify();
@@ -111,8 +122,15 @@ impl Driver {
 impl DriverTurn<'_> {
     /// Steps 1-3 of a turn; waits at most `timeout`. `advance_to` is the
     /// earliest deadline of the whole runtime when it is idle on a paused clock
-    /// (auto-advance), else `None`.
-    pub(crate) fn wait(&self, timeout: Option<Duration>, advance_to: Option<Instant>) {
+    /// (auto-advance), else `None`. `woke` runs once, as soon as the wait is
+    /// over and before any task is woken (the parker leaves its parked state
+    /// there: see `park.rs`).
+    pub(crate) fn wait(
+        &self,
+        timeout: Option<Duration>,
+        advance_to: Option<Instant>,
+        woke: impl FnOnce(),
+    ) {
         let time = &*self.driver.time;
         let deadline = time.prepare_park();
         let wait = match advance_to {
@@ -129,9 +147,16 @@ impl DriverTurn<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // Only the holder turns, so the reactor is never busy here; an error
-        // (the poller failing) leaves nothing to dispatch this turn.
-        let _ = self.driver.reactor.try_turn(wait);
+        let mut woke = Some(woke);
+        let mut woke = move || woke.take().map_or((), |f| f());
+        // A zero wait with no I/O source registered has nothing to collect: skip
+        // the poller's five syscalls (timers due every few µs would otherwise pay
+        // them for each firing). Only the holder turns, so the reactor is never
+        // busy here; an error (the poller failing) leaves nothing to dispatch.
+        if !(wait == Some(Duration::ZERO) && self.driver.reactor.is_idle()) {
+            let _ = self.driver.reactor.try_turn_then(wait, &mut woke);
+        }
+        woke();
         time.finish_park();
         time.process();
     }

@@ -105,9 +105,13 @@ impl Parker {
             inner.state.store(EMPTY, SeqCst);
             return true;
         }
-        turn.wait(timeout, advance_to);
-        // Consume a notification that raced with the wake-up (the driver may keep
-        // one pending notify; the next wait then returns early, which is harmless).
+        // Leave PARKED_DRIVER as soon as the wait is over: the batch's wake-ups
+        // are scheduled on this worker and may unpark it, and an unpark of a
+        // PARKED_DRIVER worker notifies the poller, whose notification is sticky:
+        // the next park's wait would return at once for nothing.
+        turn.wait(timeout, advance_to, || inner.state.store(EMPTY, SeqCst));
+        // Consume a notification that raced with the wake-up or came from this
+        // turn's own wake-ups (the worker re-checks its queues after parking).
         inner.state.store(EMPTY, SeqCst);
         true
     }

@@ -44,7 +44,7 @@ use super::blocking::BlockingPool;
 use super::caretaker::Caretaker;
 use super::config::{Config, Flavor};
 use super::context::{self, Entered};
-use super::driver::Driver;
+use super::driver::{Driver, TimeConfig};
 use super::idle::Idle;
 use super::metrics::WorkerMetrics;
 use super::metrics::{bump, read as read_metric};
@@ -163,8 +163,8 @@ impl Shared {
         let drivers = (0..config.num_groups)
             .map(|g| {
                 let shards = config.placement.iter().filter(|(group, _)| *group == g).count();
-                Driver::for_group(g, config.event_capacity, clock.clone(), shards.max(1))
-                    .map(Arc::new)
+                let time = TimeConfig { clock: clock.clone(), shards, slack: config.timer_slack };
+                Driver::for_group(g, config.event_capacity, time).map(Arc::new)
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         let slots: Box<[Slot]> = config

@@ -206,6 +206,18 @@ impl Reactor {
     /// Returns `None` at once if another thread holds the poller, otherwise the number
     /// of events received.
     pub(crate) fn try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
+        self.try_turn_then(timeout, || {})
+    }
+
+    /// [`Reactor::try_turn`], calling `woke` once the wait has returned and before
+    /// the batch is dispatched (the parked worker leaves its parked state there, so
+    /// that the wake-ups it dispatches to itself do not notify the poller again and
+    /// make its next wait return at once).
+    pub(crate) fn try_turn_then(
+        &self,
+        timeout: Option<Duration>,
+        woke: impl FnOnce(),
+    ) -> Option<io::Result<usize>> {
         // Step 1: only one thread waits on the poller.
         let mut turn = match self.turn.try_lock() {
             Ok(turn) => turn,
@@ -219,7 +231,9 @@ impl Reactor {
         self.registry.release_pending();
         // Step 3: wait.
         turn.events.clear();
-        if let Err(err) = self.poller.wait(&mut turn.events, timeout) {
+        let waited = self.poller.wait(&mut turn.events, timeout);
+        woke();
+        if let Err(err) = waited {
             return Some(Err(err));
         }
         let count = turn.events.len();

@@ -71,6 +71,9 @@ pub(crate) struct TimeDriver {
     unpark: Arc<dyn Fn() + Send + Sync>,
     /// Set once by `shutdown`; polled by every timer.
     is_shutdown: AtomicBool,
+    /// How late (ns) a timer may fire so that one wake-up serves several
+    /// (`Builder::timer_slack`).
+    slack: u64,
 }
 
 impl fmt::Debug for TimeDriver {
@@ -86,19 +89,33 @@ impl fmt::Debug for TimeDriver {
 
 impl TimeDriver {
     /// Creates a driver with `shards` wheels (at least one) reading `clock`; `unpark`
-    /// wakes the worker parked in the poller.
+    /// wakes the worker parked in the poller. Timers fire on time (no slack).
+    #[cfg(test)]
     pub(crate) fn new(
         clock: Clock,
         shards: usize,
         unpark: Arc<dyn Fn() + Send + Sync>,
     ) -> Arc<TimeDriver> {
-        let shards = (0..shards.max(1)).map(|_| CachePadded::new(Shard::default())).collect();
+        TimeDriver::with_slack(clock, shards, Duration::ZERO, unpark)
+    }
+
+    /// [`TimeDriver::new`] whose timers may fire up to `slack` late when that lets
+    /// one wake-up serve several (a lone timer still fires on time).
+    pub(crate) fn with_slack(
+        clock: Clock,
+        shards: usize,
+        slack: Duration,
+        unpark: Arc<dyn Fn() + Send + Sync>,
+    ) -> Arc<TimeDriver> {
+        let slack = u64::try_from(slack.as_nanos()).unwrap_or(u64::MAX);
+        let shards = (0..shards.max(1)).map(|_| CachePadded::new(Shard::new(slack))).collect();
         Arc::new(TimeDriver {
             clock,
             shards,
             parked_until: AtomicU64::new(NOT_PARKED),
             unpark,
             is_shutdown: AtomicBool::new(false),
+            slack,
         })
     }
 
@@ -141,17 +158,20 @@ impl TimeDriver {
     }
 
     /// Records that the calling worker is about to sleep in the poller, and returns
-    /// the deadline it must wake at (`None`: no timer, sleep until notified).
+    /// the time it must wake at (`None`: no timer, sleep until notified): on a
+    /// running clock the earliest shard wake-up (each at most the slack after its
+    /// timers' deadlines, see `Shard::next_wake`), on a paused one the exact
+    /// earliest deadline.
     ///
     /// Exactly one worker at a time may be between `prepare_park` and `finish_park`.
-    /// From the moment this is called, a registration of an earlier deadline calls
-    /// `unpark` (so the poller's timeout is re-armed only when the earliest deadline
+    /// From the moment this is called, a registration that needs an earlier wake-up
+    /// calls `unpark` (so the poller's timeout is re-armed only when the wake-up
     /// moves earlier).
     pub(crate) fn prepare_park(&self) -> Option<Instant> {
-        // Race with `on_insert` (registration: store shard.next, then load
+        // Race with `on_insert` (registration: store shard.wake, then load
         // parked_until; all four operations SeqCst, so they are totally ordered):
         // 1. we store PARKED_FOREVER before reading any shard;
-        // 2. a registration whose `next` store precedes our read is in `next`;
+        // 2. a registration whose `wake` store precedes our read is in `wake`;
         // 3. one whose store follows our read loads parked_until after step 1, so it
         //    sees PARKED_FOREVER (and unparks) or our final value (and unparks if it is
         //    earlier). `Poller::notify` is sticky, so an unpark that lands before the
@@ -162,7 +182,8 @@ impl TimeDriver {
             was, NOT_PARKED,
             "prepare_park called again before finish_park: only one worker may park in the poller"
         );
-        let next = self.next_deadline_ns();
+        let next =
+            if self.clock.is_paused() { self.next_deadline_ns() } else { self.next_wake_ns() };
         let until = next.map_or(PARKED_FOREVER, |ns| ns.saturating_add(1));
         self.parked_until.store(until, Ordering::SeqCst);
         next.map(|ns| self.clock.nanos_to_instant(ns))
@@ -203,12 +224,13 @@ impl TimeDriver {
         self.is_shutdown.load(Ordering::Acquire)
     }
 
-    /// Called after a timer was inserted at `deadline` (ns): unparks the parked worker
-    /// if it sleeps past it. The shard's `next` store (SeqCst) precedes this load.
-    pub(crate) fn on_insert(&self, deadline: u64) {
+    /// Called after a timer was inserted, with its shard's wake-up time after the
+    /// insert (ns): unparks the parked worker if it sleeps past it. The shard's
+    /// `wake` store (SeqCst) precedes this load.
+    pub(crate) fn on_insert(&self, wake: u64) {
         crate::loom::seq_cst_order();
         let until = self.parked_until.load(Ordering::SeqCst);
-        if until != NOT_PARKED && deadline.saturating_add(1) < until {
+        if until != NOT_PARKED && wake.saturating_add(1) < until {
             (self.unpark)();
         }
     }
@@ -216,6 +238,29 @@ impl TimeDriver {
     /// Number of pending timers over all shards (locks each shard in turn).
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    /// When the parking worker should wake (lock-free): the earliest shard
+    /// `wake`, or, when the earliest deadline `d` has company within the slack in
+    /// another shard, `d + slack` (one wake-up for both; no timer is more than
+    /// the slack late since `d` is the earliest).
+    fn next_wake_ns(&self) -> Option<u64> {
+        let (mut next, mut wake) = (NO_DEADLINE, NO_DEADLINE);
+        for shard in self.shards.iter() {
+            next = next.min(shard.next_deadline());
+            wake = wake.min(shard.next_wake());
+        }
+        if next == NO_DEADLINE {
+            return None;
+        }
+        let horizon = next.saturating_add(self.slack);
+        if wake < horizon && self.shards.len() > 1 {
+            let close = self.shards.iter().filter(|s| s.next_deadline() <= horizon).count();
+            if close > 1 {
+                wake = horizon;
+            }
+        }
+        Some(wake)
     }
 
     /// Earliest `next` over the shards: lock-free lower bounds on a running clock;
@@ -266,8 +311,10 @@ mod loom_tests {
                 thread::spawn(move || {
                     let entry = Arc::new(TimerShared::default());
                     let inserted = driver.shard(0).insert(deadline, &entry);
-                    assert!(matches!(inserted, Inserted::Pending(_)));
-                    driver.on_insert(deadline);
+                    let Inserted::Pending { wake, .. } = inserted else {
+                        panic!("not inserted: {inserted:?}")
+                    };
+                    driver.on_insert(wake);
                 })
             };
             let wake_at = driver.prepare_park().map(|at| driver.clock().to_nanos(at));

@@ -178,7 +178,7 @@ impl TimerEntry {
         let shared = self.shared.get_or_insert_with(Default::default);
         shared.waker.register(cx.waker());
         match self.insert(deadline) {
-            Inserted::Pending(_) => Poll::Pending,
+            Inserted::Pending { .. } => Poll::Pending,
             Inserted::AlreadyDue => Poll::Ready(()),
             Inserted::Shutdown => panic!("{}", super::driver::SHUTDOWN_MESSAGE),
         }
@@ -198,7 +198,7 @@ impl TimerEntry {
         self.cancel();
         let registered = !self.driver.is_shutdown()
             && deadline > self.driver.clock().now()
-            && matches!(self.insert(deadline), Inserted::Pending(_));
+            && matches!(self.insert(deadline), Inserted::Pending { .. });
         if !registered {
             // Already due (or the runtime is gone): let the owner's task see it now.
             if let Some(shared) = &self.shared {
@@ -235,9 +235,9 @@ impl TimerEntry {
         let shared = self.shared.as_ref().expect("inserting without shared state");
         let deadline_ns = self.deadline_ns(deadline);
         let inserted = self.driver.shard(self.shard).insert(deadline_ns, shared);
-        if let Inserted::Pending(key) = inserted {
+        if let Inserted::Pending { key, wake } = inserted {
             self.key = Some(key);
-            self.driver.on_insert(deadline_ns);
+            self.driver.on_insert(wake);
         }
         inserted
     }

@@ -19,8 +19,14 @@ pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 /// What [`Shard::insert`] did.
 #[derive(Debug)]
 pub(crate) enum Inserted {
-    /// The entry is in the wheel under this key.
-    Pending(Key),
+    /// The entry is in the wheel under `key`; `wake` is the shard's wake-up time
+    /// after the insert (for `TimeDriver::on_insert`).
+    Pending {
+        /// Where the entry sits.
+        key: Key,
+        /// `Shard::next_wake` as the insert left it.
+        wake: u64,
+    },
     /// The deadline has already passed at the wheel's time: not inserted.
     AlreadyDue,
     /// The driver is shut down: not inserted.
@@ -36,7 +42,8 @@ struct Synced {
     is_shutdown: bool,
 }
 
-/// One wheel and its lock, plus a lock-free copy of its earliest deadline.
+/// One wheel and its lock, plus lock-free copies of its earliest deadline and of
+/// when a sleeper should wake for it.
 #[derive(Debug)]
 pub(crate) struct Shard {
     /// The wheel; held only for O(1) operations or one batch of firings.
@@ -45,18 +52,34 @@ pub(crate) struct Shard {
     /// Written under `synced`'s lock (`SeqCst`, for the park protocol in `driver.rs`);
     /// read without it by `next_deadline` and `process`.
     next: AtomicU64,
-}
-
-impl Default for Shard {
-    fn default() -> Self {
-        Shard { synced: Mutex::default(), next: AtomicU64::new(NO_DEADLINE) }
-    }
+    /// When a sleeping worker should wake for this shard (ns): at most `slack`
+    /// after every pending deadline, and on the earliest one itself when no other
+    /// timer is due within `slack` after it (`Wheel::next_wake`). `NO_DEADLINE` if
+    /// empty. Written with `next`, under the lock.
+    wake: AtomicU64,
+    /// How late (ns) a timer may fire so that one wake-up serves several.
+    slack: u64,
 }
 
 impl Shard {
+    /// An empty shard whose timers may fire up to `slack` ns late (see `wake`).
+    pub(crate) fn new(slack: u64) -> Shard {
+        Shard {
+            synced: Mutex::default(),
+            next: AtomicU64::new(NO_DEADLINE),
+            wake: AtomicU64::new(NO_DEADLINE),
+            slack,
+        }
+    }
+
     /// The lock-free lower bound of this shard's earliest deadline.
     pub(crate) fn next_deadline(&self) -> u64 {
         self.next.load(Ordering::SeqCst)
+    }
+
+    /// When a sleeping worker should wake for this shard (lock-free; see `wake`).
+    pub(crate) fn next_wake(&self) -> u64 {
+        self.wake.load(Ordering::SeqCst)
     }
 
     /// Inserts `entry` due at `deadline` (ns), marking it not fired.
@@ -67,12 +90,7 @@ impl Shard {
         }
         entry.arm(deadline);
         match synced.wheel.insert(deadline, Arc::clone(entry)) {
-            Ok(key) => {
-                if deadline < self.next.load(Ordering::Relaxed) {
-                    self.next.store(deadline, Ordering::SeqCst);
-                }
-                Inserted::Pending(key)
-            }
+            Ok(key) => Inserted::Pending { key, wake: self.note_insert(deadline) },
             Err(_) => {
                 entry.disarm(); // not in the wheel after all
                 Inserted::AlreadyDue
@@ -134,6 +152,7 @@ impl Shard {
         synced.is_shutdown = true;
         let entries = synced.wheel.drain();
         self.next.store(NO_DEADLINE, Ordering::SeqCst);
+        self.wake.store(NO_DEADLINE, Ordering::SeqCst);
         let fired: Vec<_> = entries.iter().filter_map(|e| e.fire()).collect();
         drop(synced);
         fired.into_iter().for_each(std::task::Waker::wake);
@@ -145,9 +164,37 @@ impl Shard {
         self.lock().wheel.len()
     }
 
-    /// Recomputes `next` from the wheel (lock held by the caller).
+    /// Updates `next` and `wake` for a timer just inserted at `deadline` (lock
+    /// held), in O(1): only the earliest deadline's slack window is considered.
+    /// Returns the new `wake`.
+    fn note_insert(&self, deadline: u64) -> u64 {
+        let next = self.next.load(Ordering::Relaxed);
+        let horizon = deadline.saturating_add(self.slack);
+        if deadline < next {
+            // The new earliest: one wake-up `slack` after it also serves the old
+            // earliest if that is due by then; alone, it fires on time.
+            let wake = if next <= horizon { horizon } else { deadline };
+            self.next.store(deadline, Ordering::SeqCst);
+            self.wake.store(wake, Ordering::SeqCst);
+            return wake;
+        }
+        let wake = self.wake.load(Ordering::Relaxed);
+        let window_end = next.saturating_add(self.slack);
+        if deadline <= window_end && wake < window_end {
+            // Within the earliest's window: wake once for both, at its end (`next`
+            // is at or below every pending deadline, so no timer waits longer
+            // than `slack`).
+            self.wake.store(window_end, Ordering::SeqCst);
+            return window_end;
+        }
+        wake
+    }
+
+    /// Recomputes `next` and `wake` from the wheel (lock held by the caller).
     fn refresh_next(&self, synced: &Synced) {
+        let wake = synced.wheel.next_wake(self.slack).unwrap_or(NO_DEADLINE);
         self.next.store(synced.wheel.next_deadline().unwrap_or(NO_DEADLINE), Ordering::SeqCst);
+        self.wake.store(wake, Ordering::SeqCst);
     }
 
     /// Locks the wheel. The wheel is never left half-updated by a panic (no user code
@@ -155,5 +202,48 @@ impl Shard {
     /// ignored.
     fn lock(&self) -> MutexGuard<'_, Synced> {
         self.synced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(all(test, not(hioload_loom)))]
+mod tests {
+    use super::*;
+
+    fn insert(shard: &Shard, deadline: u64) -> u64 {
+        let entry = Arc::new(TimerShared::default());
+        match shard.insert(deadline, &entry) {
+            Inserted::Pending { wake, .. } => wake,
+            other => panic!("not inserted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wake_follows_inserts_in_constant_time() {
+        let shard = Shard::new(100);
+        // Alone: on time.
+        assert_eq!(insert(&shard, 1_000), 1_000);
+        // Beyond the earliest's window: unchanged.
+        assert_eq!(insert(&shard, 1_101), 1_000);
+        // Within the earliest's window: its end.
+        assert_eq!(insert(&shard, 1_050), 1_100);
+        // A new earliest with the old one within its window: its window's end.
+        assert_eq!(insert(&shard, 950), 1_050);
+        // A new earliest far from everything: on time.
+        assert_eq!(insert(&shard, 10), 10);
+        assert_eq!(shard.next_wake(), 10);
+        assert_eq!(shard.next_deadline(), 10);
+    }
+
+    #[test]
+    fn process_recomputes_wake_from_the_wheel() {
+        let shard = Shard::new(100);
+        insert(&shard, 1_000);
+        insert(&shard, 5_000);
+        insert(&shard, 5_050);
+        shard.process(1_000, &mut WakeList::new());
+        assert_eq!(shard.next_deadline(), 5_000);
+        assert_eq!(shard.next_wake(), 5_100, "5,000 and 5,050 share a wake-up");
+        shard.process(5_100, &mut WakeList::new());
+        assert_eq!(shard.next_wake(), NO_DEADLINE);
     }
 }

@@ -129,3 +129,36 @@ fn park_timeout_waits_on_real_time_and_advances_paused_time_only_when_idle() {
     }
     assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None));
 }
+
+#[test]
+fn a_slack_batches_across_shards_and_unparks_only_when_needed() {
+    // Real clock, 20 ms of slack, deadlines an hour away so the clock's motion
+    // during the test does not matter.
+    let unparks = Arc::new(AtomicUsize::new(0));
+    let counter = unparks.clone();
+    let unpark = Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let driver = TimeDriver::with_slack(Clock::real(), 2, ms(20), unpark);
+    let (waker, _) = counting_waker();
+    let base = Instant::now() + Duration::from_secs(3600);
+    let _shard0 = enter(driver.clone(), 0);
+    let mut a = sleep_until(base);
+    assert!(poll(&mut a, &waker).is_pending());
+    assert_eq!(driver.prepare_park(), Some(base.into_std()), "alone: on time");
+    // Another shard, within the slack: no unpark (the sleeper's wake-up serves it
+    // well enough), and the next park waits for the window's end.
+    let _shard1 = enter(driver.clone(), 1);
+    let mut b = sleep_until(base + ms(5));
+    assert!(poll(&mut b, &waker).is_pending());
+    assert_eq!(unparks.load(Ordering::SeqCst), 0);
+    driver.finish_park();
+    assert_eq!(driver.prepare_park(), Some((base + ms(20)).into_std()), "one wake-up for both");
+    // A lone timer well before them needs its own wake-up: unpark.
+    let mut c = sleep_until(base - ms(100));
+    assert!(poll(&mut c, &waker).is_pending());
+    assert_eq!(unparks.load(Ordering::SeqCst), 1);
+    driver.finish_park();
+    assert_eq!(driver.prepare_park(), Some((base - ms(100)).into_std()));
+    driver.finish_park();
+}

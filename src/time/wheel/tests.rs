@@ -184,3 +184,60 @@ fn memory_of_a_burst_is_given_back_when_empty() {
     let k = wheel.insert(30_000, 1).unwrap();
     assert_eq!(wheel.get(k), Some(&1));
 }
+
+#[test]
+fn next_wake_waits_for_company_within_the_slack_only() {
+    let tick = 1u64 << TICK_SHIFT;
+    let slack = 3 * tick;
+    let mut wheel = Wheel::new();
+    assert_eq!(wheel.next_wake(slack), None);
+    // Alone: on time.
+    wheel.insert(tick * 10, 'a').unwrap();
+    assert_eq!(wheel.next_wake(slack), Some(tick * 10));
+    // Company beyond the slack: still on time.
+    wheel.insert(tick * 10 + slack + 1, 'b').unwrap();
+    assert_eq!(wheel.next_wake(slack), Some(tick * 10));
+    // Company within the slack, a few ticks on: one wake-up at the slack's end.
+    wheel.insert(tick * 12, 'c').unwrap();
+    assert_eq!(wheel.next_wake(slack), Some(tick * 10 + slack));
+    // No slack: always the earliest deadline.
+    assert_eq!(wheel.next_wake(0), Some(tick * 10));
+}
+
+#[test]
+fn next_wake_counts_a_twin_deadline_as_company() {
+    let tick = 1u64 << TICK_SHIFT;
+    let mut wheel = Wheel::new();
+    // A node beyond the slack listed first in the same slot, then two twins.
+    wheel.insert(tick * 5 + 5, 'x').unwrap();
+    wheel.insert(tick * 5 + 1, 'a').unwrap();
+    assert_eq!(wheel.next_wake(2), Some(tick * 5 + 1), "x is beyond the slack");
+    wheel.insert(tick * 5 + 1, 'b').unwrap();
+    assert_eq!(wheel.next_wake(2), Some(tick * 5 + 3));
+}
+
+#[test]
+fn next_wake_never_exceeds_the_earliest_deadline_plus_slack() {
+    // Random wheels: the wake-up is within [d, d + slack] of the earliest
+    // deadline d, and equal to d exactly when nothing else is due by d + slack.
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for _ in 0..200 {
+        let mut wheel = Wheel::new();
+        let now = rng.below(1 << 30);
+        wheel.poll(now);
+        let mut deadlines = Vec::new();
+        for _ in 0..1 + rng.below(40) {
+            let d = now + 1 + rng.below(1 << 22);
+            wheel.insert(d, ()).unwrap();
+            deadlines.push(d);
+        }
+        let slack = rng.below(1 << 20);
+        let d = *deadlines.iter().min().unwrap();
+        let wake = wheel.next_wake(slack).unwrap();
+        assert!(wake >= d && wake <= d + slack, "wake {wake} for d {d} slack {slack}");
+        let company = deadlines.iter().filter(|&&x| x <= d + slack).count() > 1;
+        if !company {
+            assert_eq!(wake, d, "a lone timer wakes on time");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The hierarchical timing wheel: a slab of nodes linked into per-slot lists.
 #![forbid(unsafe_code)]
 
-use super::level::{level_for, Expiration, Level, SLOTS};
+use super::level::{level_for, Expiration, Level, LEVEL_BITS, SLOTS};
 
 /// "No node" in the `u32` links.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -225,6 +225,43 @@ impl<T> Wheel<T> {
             scanned += 1;
         }
         Some(min)
+    }
+
+    /// When a sleeper should wake to serve the earliest timer `d` no more than
+    /// `slack` late: `d + slack` if another timer is due by then (one wake-up
+    /// fires them all), else `d` (a lone timer fires on time). `None` when empty.
+    ///
+    /// Only the level-0 slots up to `d + slack` are searched for that other
+    /// timer, visiting at most `SCAN_LIMIT` entries (reaching the limit counts as
+    /// found): a timer it misses just costs a wake-up of its own.
+    pub(crate) fn next_wake(&self, slack: u64) -> Option<u64> {
+        const SCAN_LIMIT: usize = 64;
+        let d = self.next_deadline()?;
+        if slack == 0 || self.pending != NIL {
+            return Some(d);
+        }
+        let horizon = d.saturating_add(slack);
+        let (first, last) = (tick_of(d), tick_of(horizon));
+        let level = &self.levels[0];
+        let (mut scanned, mut due_by_horizon) = (0, 0);
+        for tick in first.max(self.elapsed)..=last {
+            // Level 0 holds the ticks of `elapsed`'s 64-tick block only.
+            if tick >> LEVEL_BITS != self.elapsed >> LEVEL_BITS {
+                break;
+            }
+            let mut idx = level.head(level.slot_for(tick));
+            while idx != NIL {
+                let node = &self.nodes[idx as usize];
+                scanned += 1;
+                due_by_horizon += usize::from(node.deadline <= horizon);
+                // `d` itself is one of them.
+                if due_by_horizon == 2 || scanned == SCAN_LIMIT {
+                    return Some(horizon);
+                }
+                idx = node.next;
+            }
+        }
+        Some(d)
     }
 
     /// Removes every entry, returning the values (used at shutdown).
