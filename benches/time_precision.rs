@@ -11,7 +11,9 @@
 //! - `timeout_ready`: `timeout(d, ready future).await` (tokio's `time_timeout`).
 //!
 //! `cargo bench --bench time_precision [-- WORKLOAD]`;
-//! `HIOLOAD_BENCH_ROUNDS=N` sets the rounds (default 7).
+//! `HIOLOAD_BENCH_ROUNDS=N` sets the rounds (default 7);
+//! `HIOLOAD_TIMER_SLACK_US=N` runs hioload with `Builder::timer_slack(N µs)`
+//! instead of the default (the header line says which).
 
 mod support;
 
@@ -175,14 +177,23 @@ struct Spread {
 
 fn main() {
     let n = rounds(7);
-    let hio = Hio(hioload::Runtime::builder().worker_threads(WORKERS).build().unwrap());
+    let mut builder = hioload::Runtime::builder();
+    builder.worker_threads(WORKERS);
+    let slack = std::env::var("HIOLOAD_TIMER_SLACK_US").ok().and_then(|v| v.parse().ok());
+    if let Some(us) = slack {
+        builder.timer_slack(Duration::from_micros(us));
+    }
+    let hio = Hio(builder.build().unwrap());
     let tok = Tok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
         .build()
         .unwrap());
     let smol = Smol::new(WORKERS);
-    println!("time_precision: {WORKERS} workers, {n} rounds, alternating contenders");
+    let slack = slack.map_or("default".to_string(), |us| format!("{us} µs"));
+    println!(
+        "time_precision: {WORKERS} workers, {n} rounds, alternating contenders; hioload timer_slack {slack}"
+    );
     let mut summary: Vec<Box<dyn Fn()>> = Vec::new();
 
     if selected("spread_100k") {

@@ -224,9 +224,9 @@ impl TimeDriver {
         self.is_shutdown.load(Ordering::Acquire)
     }
 
-    /// Called after a timer was inserted, with its shard's wake-up time after the
-    /// insert (ns): unparks the parked worker if it sleeps past it. The shard's
-    /// `wake` store (SeqCst) precedes this load.
+    /// Called after an insert moved its shard's wake-up time earlier, to `wake`
+    /// (ns): unparks the parked worker if it sleeps past it. The shard's `wake`
+    /// store (SeqCst) precedes this load.
     pub(crate) fn on_insert(&self, wake: u64) {
         crate::loom::seq_cst_order();
         let until = self.parked_until.load(Ordering::SeqCst);
@@ -311,8 +311,8 @@ mod loom_tests {
                 thread::spawn(move || {
                     let entry = Arc::new(TimerShared::default());
                     let inserted = driver.shard(0).insert(deadline, &entry);
-                    let Inserted::Pending { wake, .. } = inserted else {
-                        panic!("not inserted: {inserted:?}")
+                    let Inserted::Pending { earlier_wake: Some(wake), .. } = inserted else {
+                        panic!("the first timer must move the wake-up earlier: {inserted:?}")
                     };
                     driver.on_insert(wake);
                 })

@@ -235,9 +235,11 @@ impl TimerEntry {
         let shared = self.shared.as_ref().expect("inserting without shared state");
         let deadline_ns = self.deadline_ns(deadline);
         let inserted = self.driver.shard(self.shard).insert(deadline_ns, shared);
-        if let Inserted::Pending { key, wake } = inserted {
+        if let Inserted::Pending { key, earlier_wake } = inserted {
             self.key = Some(key);
-            self.driver.on_insert(wake);
+            if let Some(wake) = earlier_wake {
+                self.driver.on_insert(wake);
+            }
         }
         inserted
     }

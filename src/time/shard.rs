@@ -19,13 +19,14 @@ pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 /// What [`Shard::insert`] did.
 #[derive(Debug)]
 pub(crate) enum Inserted {
-    /// The entry is in the wheel under `key`; `wake` is the shard's wake-up time
-    /// after the insert (for `TimeDriver::on_insert`).
+    /// The entry is in the wheel under `key`.
     Pending {
         /// Where the entry sits.
         key: Key,
-        /// `Shard::next_wake` as the insert left it.
-        wake: u64,
+        /// `Some(wake)` when the insert moved the shard's wake-up time earlier,
+        /// to `wake`: the caller must then call `TimeDriver::on_insert(wake)`. A
+        /// wake-up that did not move earlier already serves the new timer.
+        earlier_wake: Option<u64>,
     },
     /// The deadline has already passed at the wheel's time: not inserted.
     AlreadyDue,
@@ -90,7 +91,7 @@ impl Shard {
         }
         entry.arm(deadline);
         match synced.wheel.insert(deadline, Arc::clone(entry)) {
-            Ok(key) => Inserted::Pending { key, wake: self.note_insert(deadline) },
+            Ok(key) => Inserted::Pending { key, earlier_wake: self.note_insert(deadline) },
             Err(_) => {
                 entry.disarm(); // not in the wheel after all
                 Inserted::AlreadyDue
@@ -166,35 +167,44 @@ impl Shard {
 
     /// Updates `next` and `wake` for a timer just inserted at `deadline` (lock
     /// held), in O(1): only the earliest deadline's slack window is considered.
-    /// Returns the new `wake`.
-    fn note_insert(&self, deadline: u64) -> u64 {
+    /// Returns the new `wake` if it moved earlier.
+    ///
+    /// Only a `wake` that moves earlier takes part in the park protocol
+    /// (`driver.rs`): that store is `SeqCst`, and the caller then checks the
+    /// sleeper. The other stores (`next`; a `wake` moved later) are `Release`: a
+    /// sleeper that misses them wakes earlier than needed, never later.
+    fn note_insert(&self, deadline: u64) -> Option<u64> {
         let next = self.next.load(Ordering::Relaxed);
         let horizon = deadline.saturating_add(self.slack);
         if deadline < next {
             // The new earliest: one wake-up `slack` after it also serves the old
             // earliest if that is due by then; alone, it fires on time.
             let wake = if next <= horizon { horizon } else { deadline };
-            self.next.store(deadline, Ordering::SeqCst);
-            self.wake.store(wake, Ordering::SeqCst);
-            return wake;
+            self.next.store(deadline, Ordering::Release);
+            if wake < self.wake.load(Ordering::Relaxed) {
+                self.wake.store(wake, Ordering::SeqCst);
+                return Some(wake);
+            }
+            self.wake.store(wake, Ordering::Release);
+            return None;
         }
-        let wake = self.wake.load(Ordering::Relaxed);
         let window_end = next.saturating_add(self.slack);
-        if deadline <= window_end && wake < window_end {
+        if deadline <= window_end && self.wake.load(Ordering::Relaxed) < window_end {
             // Within the earliest's window: wake once for both, at its end (`next`
             // is at or below every pending deadline, so no timer waits longer
             // than `slack`).
-            self.wake.store(window_end, Ordering::SeqCst);
-            return window_end;
+            self.wake.store(window_end, Ordering::Release);
         }
-        wake
+        None
     }
 
     /// Recomputes `next` and `wake` from the wheel (lock held by the caller).
     fn refresh_next(&self, synced: &Synced) {
         let wake = synced.wheel.next_wake(self.slack).unwrap_or(NO_DEADLINE);
-        self.next.store(synced.wheel.next_deadline().unwrap_or(NO_DEADLINE), Ordering::SeqCst);
-        self.wake.store(wake, Ordering::SeqCst);
+        // Release: a refresh moves `wake` earlier only within the slack an
+        // earlier `wake` already promised (see `note_insert`).
+        self.next.store(synced.wheel.next_deadline().unwrap_or(NO_DEADLINE), Ordering::Release);
+        self.wake.store(wake, Ordering::Release);
     }
 
     /// Locks the wheel. The wheel is never left half-updated by a panic (no user code
@@ -209,10 +219,16 @@ impl Shard {
 mod tests {
     use super::*;
 
+    /// Inserts a timer; returns the shard's wake-up time after it.
     fn insert(shard: &Shard, deadline: u64) -> u64 {
         let entry = Arc::new(TimerShared::default());
+        let before = shard.next_wake();
         match shard.insert(deadline, &entry) {
-            Inserted::Pending { wake, .. } => wake,
+            Inserted::Pending { earlier_wake, .. } => {
+                let after = shard.next_wake();
+                assert_eq!(earlier_wake, (after < before).then_some(after));
+                after
+            }
             other => panic!("not inserted: {other:?}"),
         }
     }
