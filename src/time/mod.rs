@@ -124,7 +124,7 @@
 //! rounds every deadline up to the next millisecond.
 //!
 //! Instead of the kernel's slack, the runtime has its own, `Builder::timer_slack`
-//! (default 50 µs), which it can apply knowing the pending timers: the parked
+//! (default 32 µs), which it can apply knowing the pending timers: the parked
 //! worker wakes at the earliest deadline `d` if it is alone, and at `d + slack` if
 //! another timer (of any shard) is due by then, firing all of them in one wake-up.
 //! No timer is more than the slack late; a lone one is on time. Each shard keeps
