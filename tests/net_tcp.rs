@@ -123,6 +123,59 @@ fn peer_close_gives_eof_to_a_waiting_reader() {
 }
 
 #[test]
+fn data_and_fin_arriving_together_give_the_data_then_eof() {
+    // The case that makes "clear readiness after a read that emptied the
+    // socket" dangerous with edge-triggered events: the peer's last bytes and
+    // its FIN are both queued before the read, so no further event will come.
+    // Rounds of request/response first, so that every read strategy the stream
+    // has (the receive-queue hint turns on after a read finds it empty) is in
+    // use when the close comes.
+    let _w = Watchdog::new("data_and_fin", Duration::from_secs(60));
+    hioload::block_on(async {
+        for round in 0..20u32 {
+            let listener = listener().await;
+            let addr = listener.local_addr().unwrap();
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            // A read that finds the socket empty first (the hint's trigger),
+            // then exchanges where the reader waits before the data comes.
+            let empty = hioload::time::timeout(Duration::from_millis(1), client.read(&mut buf));
+            assert!(empty.await.is_err(), "nothing was sent yet");
+            for i in 0..10u8 {
+                let send = async {
+                    hioload::time::sleep(Duration::from_micros(200)).await;
+                    server.write_all(&[i; 7]).await.unwrap();
+                };
+                let (read, ()) = futures_util::future::join(client.read(&mut buf), send).await;
+                let n = read.unwrap();
+                assert_eq!(&buf[..n], &[i; 7][..n]);
+                if n < 7 {
+                    client.read_exact(&mut buf[n..7]).await.unwrap();
+                }
+            }
+            // Last words and the close, landed before the client reads.
+            server.write_all(b"bye").await.unwrap();
+            drop(server);
+            hioload::time::sleep(Duration::from_millis(5 + u64::from(round % 3) * 10)).await;
+            let mut tail = Vec::new();
+            let read = hioload::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    let n = client.read(&mut buf).await?;
+                    if n == 0 {
+                        return io::Result::Ok(());
+                    }
+                    tail.extend_from_slice(&buf[..n]);
+                }
+            })
+            .await;
+            read.unwrap_or_else(|_| panic!("round {round}: EOF lost after {tail:?}")).unwrap();
+            assert_eq!(tail, b"bye");
+        }
+    });
+}
+
+#[test]
 fn a_timed_out_read_leaves_the_stream_usable() {
     let _w = Watchdog::new("timed_out_read", Duration::from_secs(30));
     hioload::block_on(async {

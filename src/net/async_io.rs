@@ -223,6 +223,16 @@ impl<T> Async<T> {
         self.registration.poll_io(cx, Direction::Read, || op(&self.io))
     }
 
+    /// [`Async::poll_read_with`] for an `op` that also says whether it drained the
+    /// source (see `Registration::poll_io_drained`).
+    pub(crate) fn poll_read_drained<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<(R, bool)>,
+    ) -> Poll<io::Result<R>> {
+        self.registration.poll_io_drained(cx, Direction::Read, || op(&self.io))
+    }
+
     /// Poll version of [`Async::write_with`].
     ///
     /// # Errors

@@ -107,6 +107,35 @@ impl Registration {
         }
     }
 
+    /// [`Registration::poll_io`] for an `op` that also says whether it drained the
+    /// source (`Ok((r, true))`: the next attempt would return `WouldBlock`). A
+    /// drained source has its readiness cleared as after a `WouldBlock`, so the
+    /// next wait sleeps until a new event without that extra attempt. The clear
+    /// is skipped if an event came since the readiness was observed (as for
+    /// `WouldBlock`), so it never loses one.
+    pub(crate) fn poll_io_drained<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let seen = ready!(self.poll_ready(cx, dir))?;
+            match op() {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear_readiness(seen, dir)
+                }
+                Ok((result, drained)) => {
+                    if drained {
+                        self.clear_readiness(seen, dir);
+                    }
+                    return Poll::Ready(Ok(result));
+                }
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+
     /// Runs `op` once without waiting; on `WouldBlock` clears the readiness observed
     /// before it, so that the next wait sleeps until a new event instead of spinning.
     pub(crate) fn try_io<R>(

@@ -47,5 +47,9 @@ compile_error!("hioload supports unix (Linux first) and Windows targets only");
 // - `is_connect_in_progress(&io::Error) -> bool`: the non-blocking `connect`
 //   result that means "wait for writability" (`EINPROGRESS` / `WSAEWOULDBLOCK`);
 // - `nonblocking_stream_socket(Domain)` and `accept_nonblocking(&TcpListener)`:
-//   sockets born non-blocking, in one syscall where the OS allows it.
+//   sockets born non-blocking, in one syscall where the OS allows it;
+// - `enable_queue_hint(&TcpStream)` and `recv_with_queue_hint(&TcpStream, bufs)
+//   -> (n, drained)`: a read that also says whether the receive queue is empty
+//   with no FIN pending (Linux `TCP_INQ`; elsewhere `Unsupported` and a plain
+//   read that never says drained).
 // ---------------------------------------------------------------------------

@@ -83,3 +83,27 @@ pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
 // Windows has no flag for a non-blocking socket at creation or accept:
 // `ioctlsocket(FIONBIO)` after, as `sys/portable.rs` does.
 pub(crate) use super::portable::{accept_nonblocking, nonblocking_stream_socket};
+
+/// Windows has no receive-queue hint: always `Unsupported` (reads then take the
+/// plain path; see the unix backend).
+///
+/// # Errors
+///
+/// Always `ErrorKind::Unsupported`.
+pub(crate) fn enable_queue_hint(_socket: &std::net::TcpStream) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "TCP_INQ is a Linux feature"))
+}
+
+/// A plain vectored read, never reported as drained (see the unix backend).
+///
+/// # Errors
+///
+/// The OS error of the read, `WouldBlock` included.
+pub(crate) fn recv_with_queue_hint(
+    socket: &std::net::TcpStream,
+    bufs: &mut [std::io::IoSliceMut<'_>],
+) -> io::Result<(usize, bool)> {
+    use std::io::Read;
+    let mut socket = socket;
+    socket.read_vectored(bufs).map(|n| (n, false))
+}

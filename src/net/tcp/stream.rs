@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -36,9 +37,59 @@ use crate::net::Async;
 pub struct TcpStream {
     /// The registered socket.
     io: Async<std::net::TcpStream>,
+    /// Whether reads use the kernel's receive-queue hint.
+    queue_hint: QueueHint,
+}
+
+/// Whether a stream's reads use the kernel's receive-queue hint
+/// (`sys::recv_with_queue_hint`, Linux `TCP_INQ`).
+///
+/// With edge-triggered readiness a read that empties the socket is normally
+/// followed by one more that returns `WouldBlock`, so that the readiness can be
+/// cleared: request/response traffic pays two `recv`s per message. With the hint
+/// the kernel says, along with the data, that nothing is left (and no FIN is
+/// pending), and the readiness is cleared right away. tokio skips the same
+/// `recv` by clearing after a short read, which needs `EPOLLRDHUP` to not lose a
+/// FIN that came with the data; `polling` does not request it, the hint needs
+/// no such guess.
+///
+/// The hint is turned on by the first read that finds the socket empty: a
+/// connection that never waits for data (a bulk sink, or one that is only
+/// accepted and closed) never pays its `setsockopt`.
+#[derive(Debug, Default)]
+struct QueueHint(AtomicU8);
+
+/// `QueueHint`: not tried yet.
+const HINT_UNTRIED: u8 = 0;
+/// `QueueHint`: on; reads go through `recv_with_queue_hint`.
+const HINT_ON: u8 = 1;
+/// `QueueHint`: the OS refused it (or has none); plain reads for good.
+const HINT_UNAVAILABLE: u8 = 2;
+
+impl QueueHint {
+    /// Whether reads use the hint.
+    fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == HINT_ON
+    }
+
+    /// After a read found `stream` empty: turns the hint on, once.
+    fn enable_after_would_block(&self, stream: &std::net::TcpStream) {
+        if self.0.load(Ordering::Relaxed) == HINT_UNTRIED {
+            let next = match crate::sys::enable_queue_hint(stream) {
+                Ok(()) => HINT_ON,
+                Err(_) => HINT_UNAVAILABLE,
+            };
+            self.0.store(next, Ordering::Relaxed);
+        }
+    }
 }
 
 impl TcpStream {
+    /// A stream around a registered socket.
+    fn wrap(io: Async<std::net::TcpStream>) -> TcpStream {
+        TcpStream { io, queue_hint: QueueHint::default() }
+    }
+
     /// Connects to `addr`, trying each address it resolves to in turn.
     ///
     /// The connect is non-blocking: the task waits for writability, then checks the
@@ -70,7 +121,7 @@ impl TcpStream {
         };
         let stream = std::net::TcpStream::from(socket);
         let io = if in_progress { Async::new_connecting(stream)? } else { Async::new(stream)? };
-        Ok((TcpStream { io }, in_progress))
+        Ok((TcpStream::wrap(io), in_progress))
     }
 
     /// Waits until the connect started by `connect_addr` completes.
@@ -103,7 +154,7 @@ impl TcpStream {
     #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream { io: Async::new(stream)? })
+        Ok(TcpStream::wrap(Async::new(stream)?))
     }
 
     /// Registers a connection a listener accepted (already non-blocking: see
@@ -114,7 +165,7 @@ impl TcpStream {
         stream: std::net::TcpStream,
         spread: bool,
     ) -> io::Result<TcpStream> {
-        Ok(TcpStream { io: Async::new_accepted(stream, spread)? })
+        Ok(TcpStream::wrap(Async::new_accepted(stream, spread)?))
     }
 
     /// The worker group whose reactor drives this stream: where its readiness
@@ -305,7 +356,17 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read_with(cx, |mut stream| stream.read(buf))
+        if self.queue_hint.is_on() {
+            let bufs = &mut [IoSliceMut::new(buf)];
+            return self
+                .io
+                .poll_read_drained(cx, |stream| crate::sys::recv_with_queue_hint(stream, bufs));
+        }
+        self.io.poll_read_with(cx, |mut stream| {
+            let result = stream.read(buf);
+            self.note_plain_read(stream, &result);
+            result
+        })
     }
 
     /// `AsyncRead::poll_read_vectored` through a shared reference.
@@ -314,7 +375,23 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_read_with(cx, |mut stream| stream.read_vectored(bufs))
+        if self.queue_hint.is_on() {
+            return self
+                .io
+                .poll_read_drained(cx, |stream| crate::sys::recv_with_queue_hint(stream, bufs));
+        }
+        self.io.poll_read_with(cx, |mut stream| {
+            let result = stream.read_vectored(bufs);
+            self.note_plain_read(stream, &result);
+            result
+        })
+    }
+
+    /// After a plain read: one that found the socket empty turns the queue hint on.
+    fn note_plain_read(&self, stream: &std::net::TcpStream, result: &io::Result<usize>) {
+        if matches!(result, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
+            self.queue_hint.enable_after_would_block(stream);
+        }
     }
 
     /// `AsyncWrite::poll_write` through a shared reference.
