@@ -161,6 +161,7 @@ impl Unparker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
     use std::time::Instant;
 
     fn driver() -> Arc<Driver> {
@@ -204,6 +205,28 @@ mod tests {
             t2.join().unwrap();
             t.join().unwrap();
         }
+    }
+
+    #[test]
+    fn a_wake_up_the_turn_sends_to_its_own_worker_leaves_the_next_park_a_real_wait() {
+        // A timer fired in the parked worker's own turn wakes a task whose
+        // scheduling unparks that same worker. The unpark must not go to the
+        // poller (its notification would be sticky, and the next park would
+        // return at once: a busy loop for a worker whose timers keep waking it).
+        let parker = parker();
+        let unparker = parker.unparker();
+        let time = parker.inner.driver.time().clone();
+        let _in_time = crate::time::enter(time, 0);
+        let mut sleep = Box::pin(crate::time::sleep(Duration::from_millis(2)));
+        let waker = waker_fn::waker_fn(move || unparker.unpark());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        parker.park(None, None); // returns once the timer fired and woke us
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        let start = Instant::now();
+        parker.park(Some(Duration::from_millis(50)), None);
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(45), "the second park returned after {waited:?}");
     }
 }
 
