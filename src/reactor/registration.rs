@@ -96,15 +96,7 @@ impl Registration {
         dir: Direction,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let seen = ready!(self.poll_ready(cx, dir))?;
-            match op() {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear_readiness(seen, dir)
-                }
-                result => return Poll::Ready(result),
-            }
-        }
+        self.poll_io_drained(cx, dir, || op().map(|result| (result, false)))
     }
 
     /// [`Registration::poll_io`] for an `op` that also says whether it drained the

@@ -356,17 +356,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if self.queue_hint.is_on() {
-            let bufs = &mut [IoSliceMut::new(buf)];
-            return self
-                .io
-                .poll_read_drained(cx, |stream| crate::sys::recv_with_queue_hint(stream, bufs));
-        }
-        self.io.poll_read_with(cx, |mut stream| {
-            let result = stream.read(buf);
-            self.note_plain_read(stream, &result);
-            result
-        })
+        self.poll_read_vectored_priv(cx, &mut [IoSliceMut::new(buf)])
     }
 
     /// `AsyncRead::poll_read_vectored` through a shared reference.
@@ -382,16 +372,12 @@ impl TcpStream {
         }
         self.io.poll_read_with(cx, |mut stream| {
             let result = stream.read_vectored(bufs);
-            self.note_plain_read(stream, &result);
+            if matches!(&result, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
+                // The socket was found empty: worth the hint from now on.
+                self.queue_hint.enable_after_would_block(stream);
+            }
             result
         })
-    }
-
-    /// After a plain read: one that found the socket empty turns the queue hint on.
-    fn note_plain_read(&self, stream: &std::net::TcpStream, result: &io::Result<usize>) {
-        if matches!(result, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
-            self.queue_hint.enable_after_would_block(stream);
-        }
     }
 
     /// `AsyncWrite::poll_write` through a shared reference.
