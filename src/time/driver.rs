@@ -66,7 +66,10 @@ pub(crate) struct TimeDriver {
     /// The deadline (ns since origin, + 1) the parked worker sleeps until: `NOT_PARKED`,
     /// `PARKED_FOREVER`, or `deadline + 1`. Written by the parking worker only
     /// (`prepare_park` / `finish_park`), read by every registration.
-    parked_until: AtomicU64,
+    ///
+    /// On a cache line of its own: it is written at every park, while every timer
+    /// operation of every worker reads the fields beside it (`clock`, `shards`).
+    parked_until: CachePadded<AtomicU64>,
     /// Wakes the parked worker (the executor's `Poller::notify`).
     unpark: Arc<dyn Fn() + Send + Sync>,
     /// Set once by `shutdown`; polled by every timer.
@@ -112,7 +115,7 @@ impl TimeDriver {
         Arc::new(TimeDriver {
             clock,
             shards,
-            parked_until: AtomicU64::new(NOT_PARKED),
+            parked_until: CachePadded::new(AtomicU64::new(NOT_PARKED)),
             unpark,
             is_shutdown: AtomicBool::new(false),
             slack,

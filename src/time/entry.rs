@@ -27,6 +27,7 @@ use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
 
+use super::context::ShardRef;
 use super::driver::TimeDriver;
 use super::shard::Inserted;
 use super::wheel::Key;
@@ -126,10 +127,9 @@ impl TimerShared {
 /// `shard` under `key` (it may have fired since; see the module docs, point 4).
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
-    /// The driver the timer belongs to.
-    driver: Arc<TimeDriver>,
-    /// The shard it registers in (the creating thread's shard); fixed.
-    shard: usize,
+    /// The driver the timer belongs to and the shard it registers in (the
+    /// creating thread's); fixed.
+    home: Arc<ShardRef>,
     /// Allocated at the first registration and reused by every later one.
     shared: Option<Arc<TimerShared>>,
     /// Where the entry sits in the shard's wheel, while it may still be there.
@@ -137,15 +137,14 @@ pub(crate) struct TimerEntry {
 }
 
 impl TimerEntry {
-    /// An unregistered timer of `driver`, to be registered in shard `shard`.
-    pub(crate) fn new(driver: Arc<TimeDriver>, shard: usize) -> TimerEntry {
-        let shard = shard % driver.shard_count();
-        TimerEntry { driver, shard, shared: None, key: None }
+    /// An unregistered timer, to be registered in `home`'s shard.
+    pub(crate) fn new(home: Arc<ShardRef>) -> TimerEntry {
+        TimerEntry { home, shared: None, key: None }
     }
 
     /// The driver this timer belongs to.
-    pub(crate) fn driver(&self) -> &Arc<TimeDriver> {
-        &self.driver
+    pub(crate) fn driver(&self) -> &TimeDriver {
+        self.home.driver()
     }
 
     /// True once the registered deadline has fired.
@@ -166,13 +165,13 @@ impl TimerEntry {
         deadline: Instant,
         ahead: bool,
     ) -> Poll<()> {
-        if self.driver.is_shutdown() {
+        if self.driver().is_shutdown() {
             panic!("{}", super::driver::SHUTDOWN_MESSAGE);
         }
         if self.key.is_some() {
             return self.poll_registered(cx);
         }
-        if !ahead && deadline <= self.driver.clock().now() {
+        if !ahead && deadline <= self.driver().clock().now() {
             return Poll::Ready(());
         }
         let shared = self.shared.get_or_insert_with(Default::default);
@@ -196,8 +195,8 @@ impl TimerEntry {
             return; // later, still pending: no lock (module docs, point 2)
         }
         self.cancel();
-        let registered = !self.driver.is_shutdown()
-            && deadline > self.driver.clock().now()
+        let registered = !self.driver().is_shutdown()
+            && deadline > self.driver().clock().now()
             && matches!(self.insert(deadline), Inserted::Pending { .. });
         if !registered {
             // Already due (or the runtime is gone): let the owner's task see it now.
@@ -211,7 +210,7 @@ impl TimerEntry {
     pub(crate) fn cancel(&mut self) {
         let (Some(key), Some(shared)) = (self.key.take(), self.shared.as_ref()) else { return };
         if !shared.has_fired() {
-            self.driver.shard(self.shard).remove(key, shared);
+            self.driver().shard(self.home.index()).remove(key, shared);
         }
     }
 
@@ -234,11 +233,11 @@ impl TimerEntry {
     fn insert(&mut self, deadline: Instant) -> Inserted {
         let shared = self.shared.as_ref().expect("inserting without shared state");
         let deadline_ns = self.deadline_ns(deadline);
-        let inserted = self.driver.shard(self.shard).insert(deadline_ns, shared);
+        let inserted = self.driver().shard(self.home.index()).insert(deadline_ns, shared);
         if let Inserted::Pending { key, earlier_wake } = inserted {
             self.key = Some(key);
             if let Some(wake) = earlier_wake {
-                self.driver.on_insert(wake);
+                self.driver().on_insert(wake);
             }
         }
         inserted
@@ -248,7 +247,7 @@ impl TimerEntry {
 impl TimerEntry {
     /// `deadline` in nanoseconds since the clock's origin, below `FIRED`.
     fn deadline_ns(&self, deadline: Instant) -> u64 {
-        self.driver.clock().to_nanos(deadline).min(FIRED - 1)
+        self.driver().clock().to_nanos(deadline).min(FIRED - 1)
     }
 }
 

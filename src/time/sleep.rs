@@ -36,9 +36,9 @@ use super::instant::Instant;
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let (driver, shard) = context::expect_current("hioload::time::sleep");
-    let deadline = Instant::from_std(driver.clock().now()).saturating_add(duration);
-    Sleep { deadline, entry: TimerEntry::new(driver, shard), ahead: duration >= SURELY_AHEAD }
+    let home = context::expect_current_shard("hioload::time::sleep");
+    let deadline = Instant::from_std(home.driver().clock().now()).saturating_add(duration);
+    Sleep { deadline, entry: TimerEntry::new(home), ahead: duration >= SURELY_AHEAD }
 }
 
 /// Waits until `deadline`; replaces `tokio::time::sleep_until`.
@@ -63,8 +63,8 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let (driver, shard) = context::expect_current("hioload::time::sleep_until");
-    Sleep { deadline, entry: TimerEntry::new(driver, shard), ahead: false }
+    let home = context::expect_current_shard("hioload::time::sleep_until");
+    Sleep { deadline, entry: TimerEntry::new(home), ahead: false }
 }
 
 /// The future of [`sleep`] / [`sleep_until`]; replaces `tokio::time::Sleep`.
