@@ -147,6 +147,8 @@ impl DriverTurn<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // `woke` must run exactly once: inside the reactor's turn right after its
+        // wait, or below when the poller is skipped (or another thread held it).
         let mut woke = Some(woke);
         let mut woke = move || woke.take().map_or((), |f| f());
         // A zero wait with no I/O source registered has nothing to collect: skip
