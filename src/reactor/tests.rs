@@ -72,10 +72,16 @@ fn only_one_thread_turns_and_notify_wakes_it() {
     let turner = {
         let reactor = reactor.clone();
         thread::spawn(move || {
-            let start = Instant::now();
-            let result = reactor.try_turn(None);
-            tx.send(start.elapsed()).unwrap();
-            result.map(|r| r.unwrap())
+            // Our zero-timeout probes below hold the turn for a moment: retry
+            // until this thread is the one waiting.
+            loop {
+                let start = Instant::now();
+                if let Some(result) = reactor.try_turn(None) {
+                    tx.send(start.elapsed()).unwrap();
+                    return Some(result.unwrap());
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
         })
     };
     // Wait until the turner holds the poller (a turn by us returns None).

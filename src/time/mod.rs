@@ -103,9 +103,11 @@
 //! auto-advance when the executor passes `idle = true`, which it must only do when
 //! every worker is idle, no blocking job runs and the `block_on` future is not
 //! runnable; `clock.advance_to` never moves time backwards, so a racing
-//! `testing::advance` is harmless. With `idle = false` the worker waits without
-//! timeout: whoever advances time (`testing::advance`) fires the due timers itself,
-//! and a task that becomes runnable notifies the poller as usual.
+//! `testing::advance` is harmless. With `idle = false` the worker waits for a
+//! nudge: whoever advances time (`testing::advance`) fires the due timers itself,
+//! and a task that becomes runnable notifies the poller as usual. With a timer
+//! pending it re-checks after `PAUSED_RECHECK` (10 ms of real time) even without
+//! one: a backstop against a lost nudge (see `driver.rs`).
 //!
 //! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
 //! nothing (the timer sat in a crowded coarse wheel slot and was only cascaded down,
