@@ -79,8 +79,13 @@ impl Parker {
 
     /// Sleeps until unparked, or until `timeout` passes; returns at once if a
     /// notification is pending. Waits in the driver when no other thread holds
-    /// it; `advance_to` is passed to the driver's turn (paused-time auto-advance).
-    pub(crate) fn park(&self, timeout: Option<Duration>, advance_to: Option<Instant>) {
+    /// it; `advance_to` is asked for the paused-time auto-advance target only then,
+    /// once the driver is held (see `park_driver`).
+    pub(crate) fn park(
+        &self,
+        timeout: Option<Duration>,
+        advance_to: impl FnOnce() -> Option<Instant>,
+    ) {
         if self.take_notification() {
             return;
         }
@@ -95,7 +100,18 @@ impl Parker {
     }
 
     /// Waits inside the driver; `false` if another thread holds it.
-    fn park_driver(&self, timeout: Option<Duration>, advance_to: Option<Instant>) -> bool {
+    ///
+    /// The auto-advance target is computed here, with the driver held, not
+    /// before: a nudge ("the runtime may be idle now") goes to whoever waits in
+    /// the driver, so a target computed before taking it could be older than a
+    /// nudge the previous holder consumed, and the new holder would then wait
+    /// with a stale "not idle" for good (seen: 1-3% of `tests/time_paused.rs`
+    /// runs hung that way).
+    fn park_driver(
+        &self,
+        timeout: Option<Duration>,
+        advance_to: impl FnOnce() -> Option<Instant>,
+    ) -> bool {
         let inner = &*self.inner;
         let Some(turn) = inner.driver.try_lock() else {
             return false;
@@ -105,6 +121,7 @@ impl Parker {
             inner.state.store(EMPTY, SeqCst);
             return true;
         }
+        let advance_to = advance_to();
         // Leave PARKED_DRIVER as soon as the wait is over: the batch's wake-ups
         // are scheduled on this worker and may unpark it, and an unpark of a
         // PARKED_DRIVER worker notifies the poller, whose notification is sticky:
@@ -177,7 +194,7 @@ mod tests {
         let parker = parker();
         parker.unparker().unpark();
         let start = Instant::now();
-        parker.park(None, None);
+        parker.park(None, || None);
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
@@ -185,7 +202,7 @@ mod tests {
     fn park_timeout_returns() {
         let parker = parker();
         let start = Instant::now();
-        parker.park(Some(Duration::from_millis(20)), None);
+        parker.park(Some(Duration::from_millis(20)), || None);
         assert!(start.elapsed() >= Duration::from_millis(20));
     }
 
@@ -200,8 +217,8 @@ mod tests {
                 ua.unpark();
                 ub.unpark();
             });
-            let t2 = std::thread::spawn(move || b.park(None, None));
-            a.park(None, None);
+            let t2 = std::thread::spawn(move || b.park(None, || None));
+            a.park(None, || None);
             t2.join().unwrap();
             t.join().unwrap();
         }
@@ -221,10 +238,10 @@ mod tests {
         let waker = waker_fn::waker_fn(move || unparker.unpark());
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(sleep.as_mut().poll(&mut cx).is_pending());
-        parker.park(None, None); // returns once the timer fired and woke us
+        parker.park(None, || None); // returns once the timer fired and woke us
         assert!(sleep.as_mut().poll(&mut cx).is_ready());
         let start = Instant::now();
-        parker.park(Some(Duration::from_millis(50)), None);
+        parker.park(Some(Duration::from_millis(50)), || None);
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(45), "the second park returned after {waited:?}");
     }
@@ -268,7 +285,7 @@ mod loom_tests {
         model(|parker| {
             let unparker = parker.unparker();
             let t = thread::spawn(move || unparker.unpark());
-            parker.park(None, None);
+            parker.park(None, || None);
             t.join().unwrap();
             assert_settled(&parker);
         });
@@ -283,7 +300,7 @@ mod loom_tests {
             let (a, b) = (parker.unparker(), parker.unparker());
             let ta = thread::spawn(move || a.unpark());
             let tb = thread::spawn(move || b.unpark());
-            parker.park(Some(Duration::from_secs(60)), None);
+            parker.park(Some(Duration::from_secs(60)), || None);
             ta.join().unwrap();
             tb.join().unwrap();
             assert_settled(&parker);

@@ -353,7 +353,7 @@ impl WorkerCore {
         let parker = self.parker.borrow();
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
-            parker.park(timeout, shared.auto_advance_target());
+            parker.park(timeout, || shared.auto_advance_target());
             let main_woken = woken.is_some_and(|w| w.load(Ordering::SeqCst));
             if self.has_tasks()
                 || main_woken

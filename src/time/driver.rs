@@ -34,17 +34,6 @@ pub(crate) fn set_worker_timer_slack() -> std::io::Result<()> {
     crate::sys::set_timer_slack(TIMER_SLACK_NS)
 }
 
-/// On a paused clock with a timer pending, the longest the parked worker waits
-/// before it re-checks whether the runtime has gone idle (auto-advance).
-///
-/// The runtime nudges the parked worker whenever it may have gone idle (a worker
-/// parks, `block_on`'s future returns `Pending`); this is a backstop. Test runs
-/// of `tests/time_paused.rs` hung in 1-3% of suite runs with the driver waiting
-/// without a timeout while every other thread was idle: a nudge was lost or
-/// never sent, and the race was not found (2026-11-27). A 10 ms real-time
-/// re-check turns that hang into a 10 ms delay, on paused clocks only.
-const PAUSED_RECHECK: Duration = Duration::from_millis(10);
-
 /// The message of the panic when a timer is used after its runtime shut down.
 pub(crate) const SHUTDOWN_MESSAGE: &str =
     "the hioload runtime that owns this timer was shut down; timers cannot be used after \
@@ -207,8 +196,8 @@ impl TimeDriver {
     /// the poller timeout on a running clock; on a paused clock, either an
     /// auto-advance to `deadline` (done here, when `idle` says nothing else can make
     /// progress: every worker idle, no blocking job, `block_on` future not runnable),
-    /// a zero wait when the deadline has already passed, or a wait for a nudge
-    /// (virtual time does not pass by itself) of at most `PAUSED_RECHECK`.
+    /// a zero wait when the deadline has already passed, or a wait without timeout
+    /// for a nudge (virtual time does not pass by itself).
     pub(crate) fn park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout {
         if !self.clock.is_paused() {
             let now = self.clock.now();
@@ -218,8 +207,7 @@ impl TimeDriver {
             Some(d) if idle && self.clock.advance_to(d) => ParkTimeout::Advanced,
             // Due already (the clock moved past it some other way): fire it now.
             Some(d) if d <= self.clock.now() => ParkTimeout::Wait(Some(Duration::ZERO)),
-            Some(_) => ParkTimeout::Wait(Some(PAUSED_RECHECK)),
-            None => ParkTimeout::Wait(None),
+            _ => ParkTimeout::Wait(None),
         }
     }
 

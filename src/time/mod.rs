@@ -105,9 +105,9 @@
 //! runnable; `clock.advance_to` never moves time backwards, so a racing
 //! `testing::advance` is harmless. With `idle = false` the worker waits for a
 //! nudge: whoever advances time (`testing::advance`) fires the due timers itself,
-//! and a task that becomes runnable notifies the poller as usual. With a timer
-//! pending it re-checks after `PAUSED_RECHECK` (10 ms of real time) even without
-//! one: a backstop against a lost nudge (see `driver.rs`).
+//! and a task that becomes runnable notifies the poller as usual. The worker
+//! computes `idle` once it holds the driver, not before (`executor/park.rs`
+//! says why: a target computed earlier can be older than the last nudge).
 //!
 //! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
 //! nothing (the timer sat in a crowded coarse wheel slot and was only cascaded down,
