@@ -284,7 +284,7 @@ impl TimeDriver {
 }
 
 /// loom model of the park protocol (`prepare_park` against a registration's
-/// `next` store + `on_insert`, `.ci/loom`): a timer registered while a worker
+/// `wake` store + `on_insert`, `.ci/loom`): a timer registered while a worker
 /// prepares to sleep is never slept through.
 #[cfg(all(test, hioload_loom))]
 mod loom_tests {

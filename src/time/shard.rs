@@ -50,12 +50,13 @@ pub(crate) struct Shard {
     /// The wheel; held only for O(1) operations or one batch of firings.
     synced: Mutex<Synced>,
     /// A lower bound of the wheel's earliest deadline (ns), `NO_DEADLINE` if empty.
-    /// Written under `synced`'s lock (`SeqCst`, for the park protocol in `driver.rs`);
-    /// read without it by `next_deadline` and `process`.
+    /// Written under `synced`'s lock (`Release`: the park protocol in `driver.rs`
+    /// relies on `wake`, see `note_insert`); read without it by `next_deadline`
+    /// and `process`.
     next: AtomicU64,
     /// When a sleeping worker should wake for this shard (ns): at most `slack`
     /// after every pending deadline, and on the earliest one itself when no other
-    /// timer is due within `slack` after it (`Wheel::next_wake`). `NO_DEADLINE` if
+    /// timer is due within `slack` after it (`Wheel::wake_after`). `NO_DEADLINE` if
     /// empty. Written with `next`, under the lock.
     wake: AtomicU64,
     /// How late (ns) a timer may fire so that one wake-up serves several.
@@ -200,10 +201,11 @@ impl Shard {
 
     /// Recomputes `next` and `wake` from the wheel (lock held by the caller).
     fn refresh_next(&self, synced: &Synced) {
-        let wake = synced.wheel.next_wake(self.slack).unwrap_or(NO_DEADLINE);
+        let next = synced.wheel.next_deadline();
+        let wake = next.map_or(NO_DEADLINE, |d| synced.wheel.wake_after(d, self.slack));
         // Release: a refresh moves `wake` earlier only within the slack an
         // earlier `wake` already promised (see `note_insert`).
-        self.next.store(synced.wheel.next_deadline().unwrap_or(NO_DEADLINE), Ordering::Release);
+        self.next.store(next.unwrap_or(NO_DEADLINE), Ordering::Release);
         self.wake.store(wake, Ordering::Release);
     }
 

@@ -227,18 +227,25 @@ impl<T> Wheel<T> {
         Some(min)
     }
 
-    /// When a sleeper should wake to serve the earliest timer `d` no more than
-    /// `slack` late: `d + slack` if another timer is due by then (one wake-up
-    /// fires them all), else `d` (a lone timer fires on time). `None` when empty.
+    /// [`Wheel::wake_after`] for the wheel's own earliest deadline; `None` when
+    /// empty.
+    #[cfg(test)]
+    pub(crate) fn next_wake(&self, slack: u64) -> Option<u64> {
+        self.next_deadline().map(|d| self.wake_after(d, slack))
+    }
+
+    /// When a sleeper should wake to serve the earliest timer `d` (what
+    /// [`Wheel::next_deadline`] returned) no more than `slack` late: `d + slack`
+    /// if another timer is due by then (one wake-up fires them all), else `d` (a
+    /// lone timer fires on time).
     ///
     /// Only the level-0 slots up to `d + slack` are searched for that other
     /// timer, visiting at most `SCAN_LIMIT` entries (reaching the limit counts as
     /// found): a timer it misses just costs a wake-up of its own.
-    pub(crate) fn next_wake(&self, slack: u64) -> Option<u64> {
+    pub(crate) fn wake_after(&self, d: u64, slack: u64) -> u64 {
         const SCAN_LIMIT: usize = 64;
-        let d = self.next_deadline()?;
         if slack == 0 || self.pending != NIL {
-            return Some(d);
+            return d;
         }
         let horizon = d.saturating_add(slack);
         let (first, last) = (tick_of(d), tick_of(horizon));
@@ -256,12 +263,12 @@ impl<T> Wheel<T> {
                 due_by_horizon += usize::from(node.deadline <= horizon);
                 // `d` itself is one of them.
                 if due_by_horizon == 2 || scanned == SCAN_LIMIT {
-                    return Some(horizon);
+                    return horizon;
                 }
                 idx = node.next;
             }
         }
-        Some(d)
+        d
     }
 
     /// Removes every entry, returning the values (used at shutdown).
