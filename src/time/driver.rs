@@ -289,7 +289,7 @@ impl TimeDriver {
 #[cfg(all(test, hioload_loom))]
 mod loom_tests {
     use super::*;
-    use crate::time::entry::TimerShared;
+    use crate::time::filed::TestStates;
     use crate::time::shard::Inserted;
     use loom::sync::atomic::AtomicBool as LoomBool;
     use loom::thread;
@@ -305,6 +305,8 @@ mod loom_tests {
 
     fn race_park_and_register() {
         {
+            // Declared first: outlives the driver's wheel.
+            let mut states = TestStates::default();
             let unparked = Arc::new(LoomBool::new(false));
             let flag = unparked.clone();
             let unpark: Arc<dyn Fn() + Send + Sync> =
@@ -314,9 +316,9 @@ mod loom_tests {
             let deadline = driver.clock().to_nanos(driver.clock().now()) + 3_600_000_000_000;
             let registrar = {
                 let driver = driver.clone();
+                let entry = states.file(None);
                 thread::spawn(move || {
-                    let entry = Arc::new(TimerShared::default());
-                    let inserted = driver.shard(0).insert(deadline, &entry);
+                    let inserted = driver.shard(0).insert(deadline, entry);
                     let Inserted::Pending { earlier_wake: Some(wake), .. } = inserted else {
                         panic!("the first timer must move the wake-up earlier: {inserted:?}")
                     };

@@ -4,8 +4,9 @@
 //!
 //! 1. The owner ([`TimerEntry`], inside a `Sleep`) is the only one that registers,
 //!    cancels and moves the deadline earlier; it does so under the lock of the shard it
-//!    registered in (remembered in `TimerEntry::shard`), from whatever thread polls or
-//!    drops it.
+//!    registered in (remembered in `TimerEntry::home`), from whatever thread polls or
+//!    drops it. The wheel holds a pointer to the owner's state and the waker
+//!    (`filed.rs`, which also says why the pointer stays valid).
 //! 2. Moving the deadline *later* while the entry is pending (the idle-timeout pattern)
 //!    takes no lock: the owner raises `TimerShared::state` with a CAS, and the wheel
 //!    node keeps its earlier deadline. When the shard finds the node due, it reads
@@ -13,22 +14,29 @@
 //!    firing it.
 //! 3. The shard, under its lock, fires a due entry by a CAS of `state` from the
 //!    deadline it has just checked to `FIRED` (so it never overwrites an extension it
-//!    has not seen), removes it, takes the waker, and wakes it after unlocking.
+//!    has not seen), removes it with its waker, and wakes that after unlocking.
 //! 4. The owner reads `state` without a lock: `FIRED` means the wheel no longer holds
-//!    the entry (set under the lock, read with `Acquire`).
-//! 5. A wheel `Key` may be stale (the entry fired and the node was reused by another
-//!    timer): every removal checks that the node still holds *this* `Arc` (pointer
-//!    identity), so a stale key can never cancel somebody else's timer.
-#![forbid(unsafe_code)]
+//!    the entry (set under the lock in the hold that removes it, read with `Acquire`).
+//! 5. The waker is the wheel's, under the shard lock. The owner remembers which waker
+//!    it filed (`WakerId`) while the wheel holds it, so a re-poll by the same task
+//!    takes no lock; another waker is swapped in under the lock.
+//! 6. A wheel `Key` may be stale (the entry fired and the node was reused by another
+//!    timer): every removal checks that the node still points at *this* state
+//!    (pointer identity; the owner's state is alive, so no other timer's can be at
+//!    that address), so a stale key can never cancel somebody else's timer.
+//!
+//! The one `unsafe` block here files the state in a wheel: its contract (free the
+//! state only once it has left the wheel) is kept by `TimerEntry`'s drop.
+#![deny(unsafe_code)]
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use futures_util::task::AtomicWaker;
-
 use super::context::ShardRef;
 use super::driver::TimeDriver;
+use super::filed::StateBox;
 use super::shard::Inserted;
 use super::wheel::Key;
 use crate::loom::atomic::{AtomicU64, Ordering};
@@ -44,13 +52,11 @@ pub(crate) struct TimerShared {
     /// else `FIRED`. Set at insertion under the shard lock; raised by the owner without
     /// the lock (CAS); set to `FIRED` under the lock by the shard (CAS) or at shutdown.
     state: AtomicU64,
-    /// The task to wake when it fires; registered by the owner before inserting.
-    waker: AtomicWaker,
 }
 
 impl Default for TimerShared {
     fn default() -> Self {
-        TimerShared { state: AtomicU64::new(FIRED), waker: AtomicWaker::new() }
+        TimerShared { state: AtomicU64::new(FIRED) }
     }
 }
 
@@ -77,20 +83,9 @@ impl TimerShared {
         }
     }
 
-    /// Marks an entry that did not make it into the wheel as not pending (lock held).
+    /// Marks an entry that leaves the wheel without firing as not pending (lock held).
     pub(crate) fn disarm(&self) {
         self.state.store(FIRED, Ordering::Release);
-    }
-
-    /// Marks the entry fired unconditionally (shutdown) and takes its waker.
-    pub(crate) fn fire(&self) -> Option<Waker> {
-        self.state.store(FIRED, Ordering::Release);
-        self.waker.take()
-    }
-
-    /// Takes the waker of an entry already marked `FIRED`.
-    pub(crate) fn take_waker(&self) -> Option<Waker> {
-        self.waker.take()
     }
 
     /// True once the entry has left its wheel (fired or flushed by shutdown).
@@ -119,27 +114,47 @@ impl TimerShared {
     }
 }
 
+/// Which task a waker wakes: the data and vtable pointers that
+/// [`Waker::will_wake`] compares, kept as integers (compared, never dereferenced, so
+/// the id moves between threads with its `Sleep`).
+///
+/// Only compared while the wheel still holds the waker it was taken from, which
+/// keeps that task alive: no other waker can have the same data pointer then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WakerId(usize, usize);
+
+impl WakerId {
+    fn of(waker: &Waker) -> WakerId {
+        WakerId(waker.data() as usize, std::ptr::from_ref(waker.vtable()) as usize)
+    }
+}
+
 /// The owner's handle on one timer: lazily registered, re-armable without allocating.
 ///
 /// # Invariants
 ///
-/// `key.is_some()` implies `shared.is_some()` and that the entry was inserted in shard
-/// `shard` under `key` (it may have fired since; see the module docs, point 4).
+/// - `key.is_some()` implies `state.is_some()` and that the entry was inserted in
+///   shard `home` under `key` (it may have fired since; see the module docs, point 4).
+/// - `filed_waker` is `Some` only while the wheel may hold the waker it names (it is
+///   cleared with `key`).
+/// - `state` is set once and freed only in `drop`, after `cancel` (`filed.rs`).
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
     /// The driver the timer belongs to and the shard it registers in (the
     /// creating thread's); fixed.
     home: Arc<ShardRef>,
     /// Allocated at the first registration and reused by every later one.
-    shared: Option<Arc<TimerShared>>,
+    state: Option<StateBox>,
     /// Where the entry sits in the shard's wheel, while it may still be there.
     key: Option<Key>,
+    /// The waker the wheel holds for this entry, if it holds one (point 5).
+    filed_waker: Option<WakerId>,
 }
 
 impl TimerEntry {
     /// An unregistered timer, to be registered in `home`'s shard.
     pub(crate) fn new(home: Arc<ShardRef>) -> TimerEntry {
-        TimerEntry { home, shared: None, key: None }
+        TimerEntry { home, state: None, key: None, filed_waker: None }
     }
 
     /// The driver this timer belongs to.
@@ -149,7 +164,7 @@ impl TimerEntry {
 
     /// True once the registered deadline has fired.
     pub(crate) fn has_fired(&self) -> bool {
-        self.key.is_some() && self.shared.as_ref().is_some_and(|s| s.has_fired())
+        self.key.is_some() && self.state.as_ref().is_some_and(|s| s.get().has_fired())
     }
 
     /// Polls for `deadline`: `Ready` once it has passed, registering on first need.
@@ -174,68 +189,93 @@ impl TimerEntry {
         if !ahead && deadline <= self.driver().clock().now() {
             return Poll::Ready(());
         }
-        let shared = self.shared.get_or_insert_with(Default::default);
-        shared.waker.register(cx.waker());
-        match self.insert(deadline) {
+        match self.insert(deadline, Some(cx.waker().clone())) {
             Inserted::Pending { .. } => Poll::Pending,
-            Inserted::AlreadyDue => Poll::Ready(()),
-            Inserted::Shutdown => panic!("{}", super::driver::SHUTDOWN_MESSAGE),
+            Inserted::AlreadyDue(_) => Poll::Ready(()),
+            Inserted::Shutdown(_) => panic!("{}", super::driver::SHUTDOWN_MESSAGE),
         }
     }
 
     /// Moves the timer to `deadline`: a registered timer is extended in place when the
-    /// deadline moves later (no lock), else re-registered at once (the old waker
+    /// deadline moves later (no lock), else re-registered at once (the filed waker
     /// stays); an unregistered one registers on its next poll.
     pub(crate) fn reset(&mut self, deadline: Instant) {
         if self.key.is_none() {
             return;
         }
         let deadline_ns = self.deadline_ns(deadline);
-        if self.shared.as_ref().is_some_and(|shared| shared.try_extend(deadline_ns)) {
+        if self.state.as_ref().is_some_and(|state| state.get().try_extend(deadline_ns)) {
             return; // later, still pending: no lock (module docs, point 2)
         }
-        self.cancel();
-        let registered = !self.driver().is_shutdown()
-            && deadline > self.driver().clock().now()
-            && matches!(self.insert(deadline), Inserted::Pending { .. });
-        if !registered {
-            // Already due (or the runtime is gone): let the owner's task see it now.
-            if let Some(shared) = &self.shared {
-                shared.waker.wake();
+        let waker = self.cancel();
+        let unfiled = if self.driver().is_shutdown() || deadline <= self.driver().clock().now() {
+            waker
+        } else {
+            match self.insert(deadline, waker) {
+                Inserted::Pending { .. } => None,
+                Inserted::AlreadyDue(waker) | Inserted::Shutdown(waker) => waker,
             }
+        };
+        // Already due (or the runtime is gone): let the owner's task see it now.
+        if let Some(waker) = unfiled {
+            waker.wake();
         }
     }
 
-    /// Removes the timer from its wheel if it is there (no lock taken if it fired).
-    pub(crate) fn cancel(&mut self) {
-        let (Some(key), Some(shared)) = (self.key.take(), self.shared.as_ref()) else { return };
-        if !shared.has_fired() {
-            self.driver().shard(self.home.index()).remove(key, shared);
+    /// Removes the timer from its wheel if it is there (no lock taken if it fired) and
+    /// returns the waker the wheel held for it.
+    pub(crate) fn cancel(&mut self) -> Option<Waker> {
+        self.filed_waker = None;
+        let (Some(key), Some(state)) = (self.key.take(), self.state.as_ref()) else {
+            return None;
+        };
+        Self::remove(&self.home, key, state)
+    }
+
+    /// Takes `state`'s entry out of `home`'s wheel unless it has fired.
+    fn remove(home: &ShardRef, key: Key, state: &StateBox) -> Option<Waker> {
+        if state.get().has_fired() {
+            return None;
         }
+        home.driver().shard(home.index()).remove(key, state.get())
     }
 
     /// Waits for a registered timer to fire.
     fn poll_registered(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = self.shared.as_ref().expect("registered timer without shared state");
-        if shared.has_fired() {
+        let (Some(key), Some(state)) = (self.key, self.state.as_ref()) else {
+            unreachable!("registered timer without a key and state");
+        };
+        if state.get().has_fired() {
             return Poll::Ready(());
         }
-        shared.waker.register(cx.waker());
-        // Re-check after registering: a fire between the check and the registration
-        // took the old waker (or none), so this one would never be woken.
-        if shared.has_fired() {
+        let id = WakerId::of(cx.waker());
+        if self.filed_waker == Some(id) {
+            // The wheel holds this task's waker: a fire after the check above wakes it.
+            return Poll::Pending;
+        }
+        // Another waker: swap it in under the lock, unless the entry fired meanwhile.
+        if !self.home.driver().shard(self.home.index()).set_waker(key, state.get(), cx.waker()) {
             return Poll::Ready(());
         }
+        self.filed_waker = Some(id);
         Poll::Pending
     }
 
-    /// Inserts the timer in its shard at `deadline` (the waker is already registered).
-    fn insert(&mut self, deadline: Instant) -> Inserted {
-        let shared = self.shared.as_ref().expect("inserting without shared state");
+    /// Inserts the timer in its shard at `deadline`, to wake `waker`.
+    #[allow(unsafe_code)]
+    fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> Inserted {
         let deadline_ns = self.deadline_ns(deadline);
-        let inserted = self.driver().shard(self.home.index()).insert(deadline_ns, shared);
+        let id = waker.as_ref().map(WakerId::of);
+        let state = self.state.get_or_insert_with(StateBox::new);
+        // SAFETY: `state` is freed only in `TimerEntry::drop`, after `cancel` has
+        // removed the `Filed` under the shard lock or read `FIRED` (the field is set
+        // once and never replaced; see the invariants); the `Filed` goes straight
+        // into the shard's wheel.
+        let filed = unsafe { state.file(waker) };
+        let inserted = self.home.driver().shard(self.home.index()).insert(deadline_ns, filed);
         if let Inserted::Pending { key, earlier_wake } = inserted {
             self.key = Some(key);
+            self.filed_waker = id;
             if let Some(wake) = earlier_wake {
                 self.driver().on_insert(wake);
             }
@@ -253,7 +293,13 @@ impl TimerEntry {
 
 impl Drop for TimerEntry {
     fn drop(&mut self) {
-        self.cancel();
+        // Leaked, not freed, should `cancel` unwind: a wheel's pointer to the state
+        // must never dangle (`filed.rs`).
+        let Some(state) = self.state.take().map(ManuallyDrop::new) else { return };
+        if let Some(key) = self.key.take() {
+            drop(Self::remove(&self.home, key, &state));
+        }
+        drop(ManuallyDrop::into_inner(state));
     }
 }
 

@@ -22,7 +22,8 @@
 //! - `shard.rs`, `driver.rs`: the `TimeDriver`, one per runtime, with one wheel per
 //!   shard (one shard per worker), each behind its own small lock (tokio#6504: one
 //!   global timer mutex is a contention point).
-//! - `entry.rs`: one timer's shared state; `context.rs`: the thread-local current
+//! - `entry.rs`: one timer's shared state; `filed.rs`: the wheel's pointer to it
+//!   (the time layer's one unsafe module); `context.rs`: the thread-local current
 //!   driver; `sleep.rs`, `timeout.rs`, `interval.rs`, `instant.rs`, `error.rs`: the
 //!   public API.
 //!
@@ -144,6 +145,7 @@ pub(crate) mod context;
 mod driver;
 mod entry;
 pub mod error;
+mod filed;
 mod instant;
 mod interval;
 mod shard;

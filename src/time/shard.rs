@@ -5,9 +5,11 @@
 //! reset from another thread, or a `process` sweep, touches somebody else's.
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, PoisonError};
+use std::sync::PoisonError;
+use std::task::Waker;
 
 use super::entry::TimerShared;
+use super::filed::Filed;
 use super::wake_list::WakeList;
 use super::wheel::{Key, Wheel};
 use crate::loom::atomic::{AtomicU64, Ordering};
@@ -28,17 +30,18 @@ pub(crate) enum Inserted {
         /// wake-up that did not move earlier already serves the new timer.
         earlier_wake: Option<u64>,
     },
-    /// The deadline has already passed at the wheel's time: not inserted.
-    AlreadyDue,
-    /// The driver is shut down: not inserted.
-    Shutdown,
+    /// The deadline has already passed at the wheel's time: not inserted; the
+    /// entry's waker comes back.
+    AlreadyDue(Option<Waker>),
+    /// The driver is shut down: not inserted; the entry's waker comes back.
+    Shutdown(Option<Waker>),
 }
 
 /// The state behind a shard's lock.
 #[derive(Debug, Default)]
 struct Synced {
     /// The shard's timers, keyed by nanoseconds since the clock's origin.
-    wheel: Wheel<Arc<TimerShared>>,
+    wheel: Wheel<Filed>,
     /// Set once by `shutdown`; no insert succeeds afterwards.
     is_shutdown: bool,
 }
@@ -85,32 +88,46 @@ impl Shard {
     }
 
     /// Inserts `entry` due at `deadline` (ns), marking it not fired.
-    pub(crate) fn insert(&self, deadline: u64, entry: &Arc<TimerShared>) -> Inserted {
+    pub(crate) fn insert(&self, deadline: u64, entry: Filed) -> Inserted {
         let mut synced = self.lock();
         if synced.is_shutdown {
-            return Inserted::Shutdown;
+            return Inserted::Shutdown(entry.into_waker());
         }
         entry.arm(deadline);
-        match synced.wheel.insert(deadline, Arc::clone(entry)) {
+        match synced.wheel.insert(deadline, entry) {
             Ok(key) => Inserted::Pending { key, earlier_wake: self.note_insert(deadline) },
-            Err(_) => {
-                entry.disarm(); // not in the wheel after all
-                Inserted::AlreadyDue
-            }
+            // Not in the wheel after all.
+            Err(entry) => Inserted::AlreadyDue(entry.disarm()),
         }
     }
 
-    /// Removes `entry` if the wheel still holds it under `key`.
-    pub(crate) fn remove(&self, key: Key, entry: &Arc<TimerShared>) {
+    /// Removes `state`'s entry if the wheel still holds it under `key`, returning its
+    /// waker (to drop outside the lock).
+    pub(crate) fn remove(&self, key: Key, state: &TimerShared) -> Option<Waker> {
         let mut synced = self.lock();
-        if !synced.wheel.get(key).is_some_and(|held| Arc::ptr_eq(held, entry)) {
-            return;
+        if !synced.wheel.get(key).is_some_and(|held| held.is(state)) {
+            return None;
         }
-        synced.wheel.remove(key);
+        let waker = synced.wheel.remove(key).and_then(Filed::into_waker);
         // `next` stays a valid lower bound and is left alone: the next sweep that
         // reaches it refreshes it (one early wake-up of the driver, harmless; a late
         // one would not be). Keeping it also saves the insert that follows (the
         // request-timeout pattern: arm, cancel, arm a later one) its `next` store.
+        drop(synced);
+        waker
+    }
+
+    /// Makes `state`'s entry under `key` wake `waker`; false if the wheel no longer
+    /// holds it (it fired).
+    pub(crate) fn set_waker(&self, key: Key, state: &TimerShared, waker: &Waker) -> bool {
+        let mut synced = self.lock();
+        let Some(entry) = synced.wheel.get_mut(key).filter(|held| held.is(state)) else {
+            return false;
+        };
+        let replaced = entry.set_waker(waker);
+        drop(synced);
+        drop(replaced); // outside the lock: dropping a waker may run its owner's code
+        true
     }
 
     /// Refreshes `next` from the wheel under the lock and returns it: the exact
@@ -132,7 +149,7 @@ impl Shard {
         let mut now = now.max(synced.wheel.now());
         // An entry its owner extended is re-filed, not fired (entry.rs, point 2).
         while let Some(entry) = synced.wheel.poll_with(now, |e| e.postpone_or_fire(now)) {
-            if let Some(waker) = entry.take_waker() {
+            if let Some(waker) = entry.into_waker() {
                 wakers.push(waker);
                 if wakers.is_full() {
                     self.refresh_next(&synced);
@@ -155,10 +172,9 @@ impl Shard {
         let entries = synced.wheel.drain();
         self.next.store(NO_DEADLINE, Ordering::SeqCst);
         self.wake.store(NO_DEADLINE, Ordering::SeqCst);
-        let fired: Vec<_> = entries.iter().filter_map(|e| e.fire()).collect();
+        let fired: Vec<_> = entries.into_iter().filter_map(Filed::disarm).collect();
         drop(synced);
-        fired.into_iter().for_each(std::task::Waker::wake);
-        drop(entries);
+        fired.into_iter().for_each(Waker::wake);
     }
 
     /// Number of timers in the shard.
@@ -220,12 +236,13 @@ impl Shard {
 #[cfg(all(test, not(hioload_loom)))]
 mod tests {
     use super::*;
+    use crate::time::filed::TestStates;
 
-    /// Inserts a timer; returns the shard's wake-up time after it.
-    fn insert(shard: &Shard, deadline: u64) -> u64 {
-        let entry = Arc::new(TimerShared::default());
+    /// Inserts a timer (its state kept in `states`); returns the shard's wake-up
+    /// time after it.
+    fn insert(states: &mut TestStates, shard: &Shard, deadline: u64) -> u64 {
         let before = shard.next_wake();
-        match shard.insert(deadline, &entry) {
+        match shard.insert(deadline, states.file(None)) {
             Inserted::Pending { earlier_wake, .. } => {
                 let after = shard.next_wake();
                 assert_eq!(earlier_wake, (after < before).then_some(after));
@@ -237,27 +254,29 @@ mod tests {
 
     #[test]
     fn wake_follows_inserts_in_constant_time() {
+        let mut states = TestStates::default();
         let shard = Shard::new(100);
         // Alone: on time.
-        assert_eq!(insert(&shard, 1_000), 1_000);
+        assert_eq!(insert(&mut states, &shard, 1_000), 1_000);
         // Beyond the earliest's window: unchanged.
-        assert_eq!(insert(&shard, 1_101), 1_000);
+        assert_eq!(insert(&mut states, &shard, 1_101), 1_000);
         // Within the earliest's window: its end.
-        assert_eq!(insert(&shard, 1_050), 1_100);
+        assert_eq!(insert(&mut states, &shard, 1_050), 1_100);
         // A new earliest with the old one within its window: its window's end.
-        assert_eq!(insert(&shard, 950), 1_050);
+        assert_eq!(insert(&mut states, &shard, 950), 1_050);
         // A new earliest far from everything: on time.
-        assert_eq!(insert(&shard, 10), 10);
+        assert_eq!(insert(&mut states, &shard, 10), 10);
         assert_eq!(shard.next_wake(), 10);
         assert_eq!(shard.next_deadline(), 10);
     }
 
     #[test]
     fn process_recomputes_wake_from_the_wheel() {
+        let mut states = TestStates::default();
         let shard = Shard::new(100);
-        insert(&shard, 1_000);
-        insert(&shard, 5_000);
-        insert(&shard, 5_050);
+        insert(&mut states, &shard, 1_000);
+        insert(&mut states, &shard, 5_000);
+        insert(&mut states, &shard, 5_050);
         shard.process(1_000, &mut WakeList::new());
         assert_eq!(shard.next_deadline(), 5_000);
         assert_eq!(shard.next_wake(), 5_100, "5,000 and 5,050 share a wake-up");

@@ -137,6 +137,11 @@ impl<T> Wheel<T> {
         self.nodes.get(key.0 as usize).and_then(|n| n.value.as_ref())
     }
 
+    /// The value stored under `key`, mutably, if that entry is still in the wheel.
+    pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        self.nodes.get_mut(key.0 as usize).and_then(|n| n.value.as_mut())
+    }
+
     /// Removes the entry under `key` and returns its value (`None` if already gone).
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         self.get(key)?;
