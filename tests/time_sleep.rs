@@ -184,3 +184,53 @@ fn a_timer_slack_above_one_second_is_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("timer_slack"), "{err}");
 }
+
+#[test]
+fn timer_woken_tasks_that_run_long_are_shared_between_workers() {
+    // A worker serves a small batch of fired timers alone (its tasks are
+    // usually tiny), but never holds one back behind a long poll: the tasks
+    // still queued once one has run wake the other worker.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let _w = Watchdog::new("timer_woken_tasks_run_long", Duration::from_secs(60));
+    let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        // Teach both workers that polls are tiny first (they learn at each park).
+        for _ in 0..40 {
+            let yielders: Vec<_> = (0..2)
+                .map(|_| {
+                    hioload::spawn(async {
+                        for _ in 0..1_000 {
+                            hioload::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for yielder in yielders {
+                yielder.await.unwrap();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                hioload::spawn(async move {
+                    sleep_until(deadline).await;
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let start = std::time::Instant::now();
+                    while start.elapsed() < Duration::from_millis(30) {
+                        std::hint::spin_loop();
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    assert_eq!(most.load(Ordering::SeqCst), 2, "the second worker never joined in");
+}

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::timer_batch::dispatching_timers;
 use crate::reactor::Reactor;
 use crate::time::{Clock, ParkTimeout, TimeDriver};
 
@@ -160,7 +161,7 @@ impl DriverTurn<'_> {
         }
         woke();
         time.finish_park();
-        time.process();
+        dispatching_timers(|| time.process());
     }
 
     /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.
@@ -171,7 +172,7 @@ impl DriverTurn<'_> {
         if !self.driver.reactor.is_idle() {
             let _ = self.driver.reactor.try_turn(Some(Duration::ZERO));
         }
-        self.driver.time.process();
+        dispatching_timers(|| self.driver.time.process());
     }
 }
 

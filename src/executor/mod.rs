@@ -23,6 +23,7 @@ mod shared;
 mod spread;
 mod task_cell;
 mod task_handle;
+mod timer_batch;
 mod worker;
 
 pub(crate) use block_on::{assert_not_in_runtime, block_on_driving, block_on_waiting};

@@ -17,6 +17,10 @@
 //!
 //! Every `event_interval` ticks a busy worker turns the driver with a zero
 //! timeout and checks whether it should retire (resize) or stop (shutdown).
+//!
+//! A task queued here wakes a sleeping sibling to steal it, except that the
+//! tasks of a small batch of fired timers are served here alone
+//! (`timer_batch.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -32,6 +36,7 @@ use super::metrics::bump;
 use super::park::Parker;
 use super::shared::{lock, steal_retrying, Shared, SLOT_RETIRING, SLOT_VACANT};
 use super::task_cell::Runnable;
+use super::timer_batch::{dispatching_timers, Settle, TimerBatch};
 use crate::util::rand::FastRand;
 
 /// Rounds of `spin_for_work` before a searcher parks: each is
@@ -79,6 +84,8 @@ pub(crate) struct WorkerCore {
     /// When the worker last woke up (for the busy-time metric; wall clock,
     /// read only around parks, never per task).
     busy_since: Cell<Instant>,
+    /// Held-back sibling wake-ups of fired timers (`timer_batch.rs`).
+    timer_batch: TimerBatch,
 }
 
 impl std::fmt::Debug for WorkerCore {
@@ -111,6 +118,7 @@ impl WorkerCore {
             tick: Cell::new(0),
             parker: RefCell::new(parker),
             busy_since: Cell::new(Instant::now()),
+            timer_batch: TimerBatch::default(),
         })
     }
 
@@ -144,8 +152,17 @@ impl WorkerCore {
                 None => false,
             }
         };
-        // Work that others could steal: wake a sleeper unless someone searches.
-        if pushed && !self.searching.get() {
+        // Work that others could steal: wake a sleeper unless someone searches
+        // (or the task is one of a timer batch, held back until `settle`).
+        if pushed && !self.searching.get() && !self.timer_batch.hold() {
+            self.shared.notify_parked_in(self.group);
+        }
+    }
+
+    /// After firing timers: wakes a sibling for the batch now, or serves it alone
+    /// (`timer_batch.rs`, step 2).
+    fn settle_timer_batch(&self) {
+        if self.timer_batch.settle(self.local.len()) == Settle::WakeNow && !self.searching.get() {
             self.shared.notify_parked_in(self.group);
         }
     }
@@ -269,11 +286,16 @@ impl WorkerCore {
         self.shared.steal_injector(group, &self.local)
     }
 
-    /// Runs one task; ends this worker's search first (handing the baton on).
+    /// Runs one task; ends this worker's search first (handing the baton on), and
+    /// wakes a sibling for a timer batch served alone for too long.
     pub(crate) fn run_task(&self, task: Runnable) {
         if self.stop_searching() && self.shared.idle.transition_worker_from_searching() {
             self.shared.notify_parked();
         }
+        if self.timer_batch.overdue(self.local.is_empty()) {
+            self.shared.notify_parked_in(self.group);
+        }
+        self.timer_batch.count_poll();
         let metrics = &self.shared.slots[self.index].metrics;
         if task.metadata().aborted.load(Ordering::Acquire) {
             // Dropping the runnable drops the future, here and now.
@@ -345,8 +367,9 @@ impl WorkerCore {
         }
         let metrics = &shared.slots[self.index].metrics;
         bump(&metrics.parks, 1);
-        let busy = self.busy_since.get().elapsed().as_nanos();
-        bump(&metrics.busy_ns, u64::try_from(busy).unwrap_or(u64::MAX));
+        let busy = u64::try_from(self.busy_since.get().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        bump(&metrics.busy_ns, busy);
+        self.timer_batch.learn(busy);
         // On a paused clock, this park may be what makes the runtime idle: let
         // the driver holders re-evaluate auto-advance.
         shared.nudge_paused_drivers();
@@ -378,6 +401,7 @@ impl WorkerCore {
         sleeping.fetch_sub(1, Ordering::SeqCst);
         bump(&metrics.unparks, 1);
         self.busy_since.set(Instant::now());
+        self.settle_timer_batch();
     }
 
     /// Whether resize asked this worker to retire.
@@ -391,8 +415,9 @@ impl WorkerCore {
         match driver.try_lock() {
             Some(turn) => turn.poll(),
             // Another worker holds the driver: still fire our own shard's timers.
-            None => driver.time().process_shard(self.index),
+            None => dispatching_timers(|| driver.time().process_shard(self.index)),
         }
+        self.settle_timer_batch();
     }
 
     /// Leaves the search, drops or hands back queued tasks, returns the deque and parker.
