@@ -149,18 +149,27 @@ fn timer_slack_batches_close_timers_and_leaves_a_lone_one_on_time() {
         // Two deadlines 5 ms apart, within the slack: one wake-up at the first
         // deadline + slack fires both, so the first fires after the second's
         // deadline, never more than the slack (and scheduling noise) late.
+        // The later one is registered first: the earlier one's registration then
+        // finds it within the slack and moves no wake-up earlier. (The other
+        // order races: a worker that parks between the two registrations sleeps
+        // until the first deadline alone; batching is best effort.)
         let start = Instant::now();
         let (first, second) =
             (start + Duration::from_millis(20), start + Duration::from_millis(25));
-        let early = hioload::spawn(async move {
+        let (fired_first, fired_second) = hioload::spawn(async move {
+            let mut late = Box::pin(sleep_until(second));
+            std::future::poll_fn(|cx| {
+                assert!(std::future::Future::poll(late.as_mut(), cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
             sleep_until(first).await;
-            Instant::now()
-        });
-        let late = hioload::spawn(async move {
-            sleep_until(second).await;
-            Instant::now()
-        });
-        let (fired_first, fired_second) = (early.await.unwrap(), late.await.unwrap());
+            let fired_first = Instant::now();
+            late.await;
+            (fired_first, Instant::now())
+        })
+        .await
+        .unwrap();
         assert!(fired_first >= second, "not batched: fired {:?} after start", fired_first - start);
         assert!(fired_second >= second);
         assert!(fired_first - first < slack + Duration::from_millis(200));

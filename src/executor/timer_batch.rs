@@ -119,12 +119,17 @@ impl TimerBatch {
     /// with tasks still queued (wake a sibling now). An empty queue ends it.
     #[inline]
     pub(crate) fn overdue(&self, queue_empty: bool) -> bool {
+        self.alone_since.get().is_some() && self.overdue_at(queue_empty, Instant::now())
+    }
+
+    /// [`TimerBatch::overdue`] at `now`.
+    fn overdue_at(&self, queue_empty: bool, now: Instant) -> bool {
         let Some(since) = self.alone_since.get() else { return false };
         if queue_empty {
             self.alone_since.set(None);
             return false;
         }
-        if since.elapsed() < HOLD {
+        if now.saturating_duration_since(since) < HOLD {
             return false;
         }
         self.alone_since.set(None);
@@ -207,10 +212,12 @@ mod tests {
             batch.learn(1_000_000);
         }
         dispatching_timers(|| batch.hold());
+        let before = Instant::now();
         assert_eq!(batch.settle(2), Settle::Alone);
-        assert!(!batch.overdue(false), "not yet");
-        std::thread::sleep(HOLD);
-        assert!(batch.overdue(false));
-        assert!(!batch.overdue(false), "once");
+        let since = batch.alone_since.get().expect("served alone");
+        assert!(since >= before);
+        assert!(!batch.overdue_at(false, since + HOLD / 2), "not yet");
+        assert!(batch.overdue_at(false, since + HOLD));
+        assert!(!batch.overdue_at(false, since + HOLD * 2), "once");
     }
 }
