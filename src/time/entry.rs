@@ -137,7 +137,12 @@ impl WakerId {
 ///   shard `home` under `key` (it may have fired since; see the module docs, point 4).
 /// - `filed_waker` is `Some` only while the wheel may hold the waker it names (it is
 ///   cleared with `key`).
-/// - `state` is set once and freed only in `drop`, after `cancel` (`filed.rs`).
+/// - While the wheel holds a `Filed` for `state`, `key` is `Some` and names it: it
+///   is set as soon as the insert returns and cleared only once a remove has
+///   returned, or once the entry has fired.
+/// - `state` is set once and never replaced; `drop` frees it after removing the
+///   entry under `key` (or seeing it `FIRED`), so never while it is filed
+///   (`filed.rs`).
 #[derive(Debug)]
 pub(crate) struct TimerEntry {
     /// The driver the timer belongs to and the shard it registers in (the
@@ -226,10 +231,14 @@ impl TimerEntry {
     /// returns the waker the wheel held for it.
     pub(crate) fn cancel(&mut self) -> Option<Waker> {
         self.filed_waker = None;
-        let (Some(key), Some(state)) = (self.key.take(), self.state.as_ref()) else {
+        let (Some(key), Some(state)) = (self.key, self.state.as_ref()) else {
             return None;
         };
-        Self::remove(&self.home, key, state)
+        let waker = Self::remove(&self.home, key, state);
+        // Only now: should `remove` unwind, the key still names the filed entry, and
+        // `drop` removes it before freeing the state.
+        self.key = None;
+        waker
     }
 
     /// Takes `state`'s entry out of `home`'s wheel unless it has fired.
@@ -248,17 +257,25 @@ impl TimerEntry {
         if state.get().has_fired() {
             return Poll::Ready(());
         }
-        let id = WakerId::of(cx.waker());
-        if self.filed_waker == Some(id) {
+        if self.filed_waker == Some(WakerId::of(cx.waker())) {
             // The wheel holds this task's waker: a fire after the check above wakes it.
             return Poll::Pending;
         }
         // Another waker: swap it in under the lock, unless the entry fired meanwhile.
-        if !self.home.driver().shard(self.home.index()).set_waker(key, state.get(), cx.waker()) {
-            return Poll::Ready(());
+        // Cloned before locking (a clone is the waker owner's code), and the id is the
+        // clone's: the one the wheel will hold (a clone need not share the original's
+        // data pointer).
+        let waker = cx.waker().clone();
+        let id = WakerId::of(&waker);
+        let shard = self.home.driver().shard(self.home.index());
+        match shard.set_waker(key, state.get(), waker) {
+            Ok(replaced) => {
+                self.filed_waker = Some(id);
+                drop(replaced); // returned by `set_waker` to be dropped unlocked
+                Poll::Pending
+            }
+            Err(_unfiled) => Poll::Ready(()),
         }
-        self.filed_waker = Some(id);
-        Poll::Pending
     }
 
     /// Inserts the timer in its shard at `deadline`, to wake `waker`.
@@ -267,10 +284,10 @@ impl TimerEntry {
         let deadline_ns = self.deadline_ns(deadline);
         let id = waker.as_ref().map(WakerId::of);
         let state = self.state.get_or_insert_with(StateBox::new);
-        // SAFETY: `state` is freed only in `TimerEntry::drop`, after `cancel` has
-        // removed the `Filed` under the shard lock or read `FIRED` (the field is set
-        // once and never replaced; see the invariants); the `Filed` goes straight
-        // into the shard's wheel.
+        // SAFETY: `state` is freed only in `TimerEntry::drop`, which first removes
+        // the `Filed` under the shard lock by `key` or reads `FIRED` (the field is
+        // set once and never replaced; `key` names the entry while it is filed: see
+        // the invariants); the `Filed` goes straight into the shard's wheel.
         let filed = unsafe { state.file(waker) };
         let inserted = self.home.driver().shard(self.home.index()).insert(deadline_ns, filed);
         if let Inserted::Pending { key, earlier_wake } = inserted {
@@ -296,7 +313,7 @@ impl Drop for TimerEntry {
         // Leaked, not freed, should `cancel` unwind: a wheel's pointer to the state
         // must never dangle (`filed.rs`).
         let Some(state) = self.state.take().map(ManuallyDrop::new) else { return };
-        if let Some(key) = self.key.take() {
+        if let Some(key) = self.key {
             drop(Self::remove(&self.home, key, &state));
         }
         drop(ManuallyDrop::into_inner(state));

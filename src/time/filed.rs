@@ -100,9 +100,13 @@ unsafe impl Send for Filed {}
 impl Filed {
     /// The state, while filed and not `FIRED`.
     fn state(&self) -> &TimerShared {
-        // SAFETY: a `Filed` is used only under its shard's lock while in the wheel,
-        // where its state is not `FIRED` (every `FIRED` store takes it out in the
-        // same lock hold), so the owner has not freed it (module docs).
+        // SAFETY: a `Filed` is used only under its shard's lock: in the wheel, where
+        // its state is not `FIRED` (every `FIRED` store takes it out in the same
+        // lock hold), or in the lock hold of its insert (`arm` before linking,
+        // `disarm` of a refused insert, while the inserting owner waits for it) or
+        // of the shutdown drain that took it out (`disarm`, before anything has
+        // stored `FIRED`). In each case the owner has not freed the state (module
+        // docs). After `postpone_or_fire` returned `None` only `into_waker` follows.
         unsafe { self.state.as_ref() }
     }
 
@@ -135,14 +139,11 @@ impl Filed {
         self.waker
     }
 
-    /// Replaces the waker unless the current one wakes the same task; returns the
-    /// one replaced, for the caller to drop once it has released the lock.
+    /// Replaces the waker; returns the one replaced, for the caller to drop once it
+    /// has released the lock.
     #[must_use = "drop the replaced waker after releasing the shard lock"]
-    pub(crate) fn set_waker(&mut self, waker: &Waker) -> Option<Waker> {
-        match &self.waker {
-            Some(current) if current.will_wake(waker) => None,
-            _ => self.waker.replace(waker.clone()),
-        }
+    pub(crate) fn set_waker(&mut self, waker: Waker) -> Option<Waker> {
+        self.waker.replace(waker)
     }
 }
 

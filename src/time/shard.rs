@@ -117,17 +117,21 @@ impl Shard {
         waker
     }
 
-    /// Makes `state`'s entry under `key` wake `waker`; false if the wheel no longer
-    /// holds it (it fired).
-    pub(crate) fn set_waker(&self, key: Key, state: &TimerShared, waker: &Waker) -> bool {
+    /// Makes `state`'s entry under `key` wake `waker`, returning the waker it
+    /// replaces; gives `waker` back if the wheel no longer holds the entry (it
+    /// fired). Both come back for the caller to drop outside the lock: dropping a
+    /// waker runs its owner's code.
+    pub(crate) fn set_waker(
+        &self,
+        key: Key,
+        state: &TimerShared,
+        waker: Waker,
+    ) -> Result<Option<Waker>, Waker> {
         let mut synced = self.lock();
-        let Some(entry) = synced.wheel.get_mut(key).filter(|held| held.is(state)) else {
-            return false;
-        };
-        let replaced = entry.set_waker(waker);
-        drop(synced);
-        drop(replaced); // outside the lock: dropping a waker may run its owner's code
-        true
+        match synced.wheel.get_mut(key).filter(|held| held.is(state)) {
+            Some(entry) => Ok(entry.set_waker(waker)),
+            None => Err(waker),
+        }
     }
 
     /// Refreshes `next` from the wheel under the lock and returns it: the exact

@@ -1,11 +1,12 @@
 //! Unit tests of the time driver and the public timer types, with manual wakers; the
 //! wheel has its own (`wheel/tests.rs`).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod api;
 mod driver;
 mod park;
 mod poller;
+mod waker_identity;
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
