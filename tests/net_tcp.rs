@@ -128,7 +128,7 @@ fn data_and_fin_arriving_together_give_the_data_then_eof() {
     // socket" dangerous with edge-triggered events: the peer's last bytes and
     // its FIN are both queued before the read, so no further event will come.
     // Rounds of request/response first, so that every read strategy the stream
-    // has (the receive-queue hint turns on after a read finds it empty) is in
+    // has (the receive-queue hint turns on once reads found it empty twice) is in
     // use when the close comes.
     let _w = Watchdog::new("data_and_fin", Duration::from_secs(60));
     hioload::block_on(async {
@@ -138,7 +138,7 @@ fn data_and_fin_arriving_together_give_the_data_then_eof() {
             let mut client = TcpStream::connect(addr).await.unwrap();
             let (mut server, _) = listener.accept().await.unwrap();
             let mut buf = [0u8; 64];
-            // A read that finds the socket empty first (the hint's trigger),
+            // A read that finds the socket empty first (half the hint's trigger),
             // then exchanges where the reader waits before the data comes.
             let empty = hioload::time::timeout(Duration::from_millis(1), client.read(&mut buf));
             assert!(empty.await.is_err(), "nothing was sent yet");

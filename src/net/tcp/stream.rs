@@ -53,9 +53,11 @@ pub struct TcpStream {
 /// FIN that came with the data; `polling` does not request it, the hint needs
 /// no such guess.
 ///
-/// The hint is turned on by the first read that finds the socket empty: a
+/// The hint is turned on by the second read that finds the socket empty: a
 /// connection that never waits for data (a bulk sink, or one that is only
-/// accepted and closed) never pays its `setsockopt`.
+/// accepted and closed) or waits once (a client waiting for the server's close)
+/// never pays its `setsockopt`; one that waits again and again (request/response
+/// traffic) pays it once, at its second wait.
 #[derive(Debug, Default)]
 struct QueueHint(AtomicU8);
 
@@ -65,6 +67,8 @@ const HINT_UNTRIED: u8 = 0;
 const HINT_ON: u8 = 1;
 /// `QueueHint`: the OS refused it (or has none); plain reads for good.
 const HINT_UNAVAILABLE: u8 = 2;
+/// `QueueHint`: not tried yet; one read found the socket empty.
+const HINT_WAITED_ONCE: u8 = 3;
 
 impl QueueHint {
     /// Whether reads use the hint.
@@ -72,15 +76,17 @@ impl QueueHint {
         self.0.load(Ordering::Relaxed) == HINT_ON
     }
 
-    /// After a read found `stream` empty: turns the hint on, once.
+    /// After a read found `stream` empty: at the second time, turns the hint on.
     fn enable_after_would_block(&self, stream: &std::net::TcpStream) {
-        if self.0.load(Ordering::Relaxed) == HINT_UNTRIED {
-            let next = match crate::sys::enable_queue_hint(stream) {
+        let next = match self.0.load(Ordering::Relaxed) {
+            HINT_UNTRIED => HINT_WAITED_ONCE,
+            HINT_WAITED_ONCE => match crate::sys::enable_queue_hint(stream) {
                 Ok(()) => HINT_ON,
                 Err(_) => HINT_UNAVAILABLE,
-            };
-            self.0.store(next, Ordering::Relaxed);
-        }
+            },
+            _ => return,
+        };
+        self.0.store(next, Ordering::Relaxed);
     }
 }
 
@@ -373,7 +379,7 @@ impl TcpStream {
         self.io.poll_read_with(cx, |mut stream| {
             let result = stream.read_vectored(bufs);
             if matches!(&result, Err(err) if err.kind() == io::ErrorKind::WouldBlock) {
-                // The socket was found empty: worth the hint from now on.
+                // The socket was found empty: the hint may pay from now on.
                 self.queue_hint.enable_after_would_block(stream);
             }
             result
