@@ -310,3 +310,40 @@ fn io_on_a_shut_down_runtime_fails_instead_of_hanging() {
     let err = hioload::block_on(listener.accept()).unwrap_err();
     assert!(err.to_string().contains("shut down"), "{err}");
 }
+
+#[test]
+fn a_waker_that_panics_when_its_socket_turns_readable_does_not_take_a_worker_down() {
+    // The reactor wakes whatever waker a read was polled with, a user's own
+    // among them; the driver turn that does it runs on a worker, which must
+    // survive its panic. The stream stays usable.
+    use std::future::Future;
+    use std::task::Context;
+    let _w = Watchdog::new("panicking_io_waker", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
+    rt.block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let reader = hioload::spawn(async move {
+            let bad =
+                waker_fn::waker_fn(|| panic!("a user's waker panics (expected in this test)"));
+            let mut buf = [0u8; 4];
+            {
+                let mut read = client.read(&mut buf);
+                let polled = std::pin::Pin::new(&mut read).poll(&mut Context::from_waker(&bad));
+                assert!(polled.is_pending(), "nothing was sent yet");
+                // The data lands (and the waker panics) while this task sleeps.
+                hioload::time::sleep(Duration::from_millis(30)).await;
+            }
+            client.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        hioload::time::sleep(Duration::from_millis(5)).await;
+        server.write_all(b"ping").await.unwrap();
+        assert_eq!(&reader.await.unwrap(), b"ping");
+        // The runtime still serves I/O on both workers' turns.
+        server.write_all(b"more").await.unwrap();
+        drop(server);
+    });
+}

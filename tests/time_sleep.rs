@@ -243,3 +243,47 @@ fn timer_woken_tasks_that_run_long_are_shared_between_workers() {
     });
     assert_eq!(most.load(Ordering::SeqCst), 2, "the second worker never joined in");
 }
+
+#[test]
+fn a_waker_that_panics_when_its_timer_fires_does_not_take_a_worker_down() {
+    // A future may be polled with any waker, a user's own among them; the timer
+    // sweep that wakes it runs on a worker, which must survive its panic.
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Context;
+    let _w = Watchdog::new("panicking_timer_waker", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
+    rt.block_on(async {
+        let polled = hioload::spawn(async {
+            let bad =
+                waker_fn::waker_fn(|| panic!("a user's waker panics (expected in this test)"));
+            let mut s = Box::pin(sleep(Duration::from_millis(2)));
+            assert!(s.as_mut().poll(&mut Context::from_waker(&bad)).is_pending());
+            // The timer fires (and its waker panics) while this task sleeps on.
+            sleep(Duration::from_millis(30)).await;
+            s.await;
+            7
+        });
+        assert_eq!(polled.await.unwrap(), 7);
+        // Both workers are still there: two spinning tasks run at once.
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                hioload::spawn(async move {
+                    most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    let start = std::time::Instant::now();
+                    while start.elapsed() < Duration::from_millis(50) {
+                        std::hint::spin_loop();
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for task in pair {
+            task.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "one worker is gone");
+    });
+}

@@ -23,6 +23,14 @@
 //!    `HOLD` plus the poll that is running when it expires.
 //!
 //! Wake-ups from I/O, spawns and tasks waking tasks are never held.
+//!
+//! # The cost
+//!
+//! Step 3 runs between tasks. A task that blocks its worker (which async code
+//! must not do: `spawn_blocking` is for that) holds the rest of its timer batch
+//! back until it returns, where before a sibling would have been woken to take
+//! them at once; and while it blocks nobody waits in the driver, as was already
+//! the case when a single woken task blocked.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

@@ -47,6 +47,7 @@ use super::ready::{Direction, Ready, ReadyEvent};
 use super::registry::Registry;
 use super::scheduled_io::{Mode, ScheduledIo, WaiterId};
 use crate::sys::RawSource;
+use crate::util::wake::wake_all_contained;
 
 /// The event batch size the runtime uses unless configured otherwise: one wait returns at
 /// most this many events (more stay queued in the OS for the next turn).
@@ -185,7 +186,7 @@ impl Reactor {
         if let Ok(_turn) = self.turn.try_lock() {
             self.registry.release_pending();
         }
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all_contained(wakers);
         result
     }
 
@@ -238,9 +239,10 @@ impl Reactor {
         }
         let count = turn.events.len();
         let wakers = self.dispatch_events(&mut turn);
-        // Step 6: wake with no lock held.
+        // Step 6: wake with no lock held (a user's waker that panics does not
+        // unwind through the worker turning the driver).
         drop(turn);
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all_contained(wakers);
         Some(Ok(count))
     }
 
@@ -276,7 +278,7 @@ impl Reactor {
         for io in self.registry.shutdown() {
             io.shutdown(&mut wakers);
         }
-        wakers.into_iter().for_each(Waker::wake);
+        wake_all_contained(wakers);
         // A thread blocked in the poller returns and sees the flag on its next turn.
         let _ = self.poller.notify();
     }

@@ -178,7 +178,7 @@ impl Shard {
         self.wake.store(NO_DEADLINE, Ordering::SeqCst);
         let fired: Vec<_> = entries.into_iter().filter_map(Filed::disarm).collect();
         drop(synced);
-        fired.into_iter().for_each(Waker::wake);
+        crate::util::wake::wake_all_contained(fired);
     }
 
     /// Number of timers in the shard.

@@ -3,6 +3,8 @@
 
 use std::task::Waker;
 
+use crate::util::wake::wake_contained;
+
 /// How many wakers a batch holds before the lock must be dropped to wake them.
 const CAPACITY: usize = 32;
 
@@ -37,7 +39,8 @@ impl WakeList {
     pub(crate) fn wake_all(&mut self) {
         for slot in &mut self.wakers[..self.len] {
             if let Some(waker) = slot.take() {
-                waker.wake();
+                // A user's waker that panics does not unwind through the sweep.
+                wake_contained(waker);
             }
         }
         self.len = 0;

@@ -1,3 +1,4 @@
 //! Small internal helpers shared by several layers.
 
 pub(crate) mod rand;
+pub(crate) mod wake;
