@@ -52,11 +52,19 @@ pub(crate) struct TimerShared {
     /// else `FIRED`. Set at insertion under the shard lock; raised by the owner without
     /// the lock (CAS); set to `FIRED` under the lock by the shard (CAS) or at shutdown.
     state: AtomicU64,
+    /// Under loom only: set where the owner would free this state (the loom build
+    /// leaks it instead), so that a wheel's later read is caught (`filed.rs`).
+    #[cfg(all(test, hioload_loom))]
+    pub(crate) freed: crate::loom::atomic::AtomicBool,
 }
 
 impl Default for TimerShared {
     fn default() -> Self {
-        TimerShared { state: AtomicU64::new(FIRED) }
+        TimerShared {
+            state: AtomicU64::new(FIRED),
+            #[cfg(all(test, hioload_loom))]
+            freed: crate::loom::atomic::AtomicBool::new(false),
+        }
     }
 }
 

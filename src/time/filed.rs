@@ -69,10 +69,18 @@ impl StateBox {
 }
 
 impl Drop for StateBox {
+    #[cfg(not(all(test, hioload_loom)))]
     fn drop(&mut self) {
         // SAFETY: the pointer came from `Box::leak` in `new` and is freed only here;
         // no `Filed` for it is left in a wheel (the contract of `file`).
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+
+    /// Under loom the state is marked freed and leaked, so that the model below
+    /// catches a `Filed` that reads it afterwards.
+    #[cfg(all(test, hioload_loom))]
+    fn drop(&mut self) {
+        self.get().freed.store(true, crate::loom::atomic::Ordering::SeqCst);
     }
 }
 
@@ -107,7 +115,13 @@ impl Filed {
         // of the shutdown drain that took it out (`disarm`, before anything has
         // stored `FIRED`). In each case the owner has not freed the state (module
         // docs). After `postpone_or_fire` returned `None` only `into_waker` follows.
-        unsafe { self.state.as_ref() }
+        let state = unsafe { self.state.as_ref() };
+        #[cfg(all(test, hioload_loom))]
+        assert!(
+            !state.freed.load(crate::loom::atomic::Ordering::SeqCst),
+            "a wheel read a timer state its owner had freed"
+        );
+        state
     }
 
     /// Whether this entry is `state`'s (pointer identity; no dereference).
@@ -172,5 +186,82 @@ impl fmt::Debug for Filed {
             .field("state", &self.state)
             .field("waker", &self.waker.is_some())
             .finish()
+    }
+}
+
+/// loom model of the module docs' claim (`.ci/loom`): an owner that drops its
+/// timer while a sweep fires it frees the state only once no `Filed` will read
+/// it again. (Under loom, `StateBox::drop` marks the state freed and `Filed`
+/// asserts it is not. The owner runs on a spawned thread: with it on the
+/// model's main thread loom explored too few schedules to catch a read
+/// planted after the fire; spawned, it catches it.)
+#[cfg(all(test, hioload_loom))]
+mod loom_tests {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::*;
+    use crate::time::shard::{Inserted, Shard};
+    use crate::time::wake_list::WakeList;
+
+    /// Files a state due at 10 in `shard`; returns it with its key.
+    fn filed_in(shard: &Shard) -> (StateBox, crate::time::wheel::Key) {
+        let state = StateBox::new();
+        // SAFETY: the models free the state only as `TimerEntry::drop` does (after
+        // a remove, or after reading `FIRED`), which is what they check.
+        let Inserted::Pending { key, .. } = shard.insert(10, unsafe { state.file(None) }) else {
+            panic!("a deadline ahead of the wheel is filed");
+        };
+        (state, key)
+    }
+
+    #[test]
+    fn an_owner_dropping_its_timer_during_the_fire_frees_nothing_the_sweep_reads() {
+        loom::model(|| {
+            let shard = Arc::new(Shard::new(0));
+            let (state, key) = filed_in(&shard);
+            let sweeper = {
+                let shard = shard.clone();
+                thread::spawn(move || shard.process(10, &mut WakeList::new()))
+            };
+            // `TimerEntry::drop`: remove unless fired, then free.
+            let owner = {
+                let shard = shard.clone();
+                thread::spawn(move || {
+                    if !state.get().has_fired() {
+                        drop(shard.remove(key, state.get()));
+                    }
+                    drop(state);
+                })
+            };
+            owner.join().unwrap();
+            sweeper.join().unwrap();
+            assert_eq!(shard.len(), 0);
+        });
+    }
+
+    #[test]
+    fn an_owner_dropping_its_timer_during_shutdown_frees_nothing_the_flush_reads() {
+        loom::model(|| {
+            let shard = Arc::new(Shard::new(0));
+            let (state, key) = filed_in(&shard);
+            let flusher = {
+                let shard = shard.clone();
+                thread::spawn(move || shard.shutdown())
+            };
+            let owner = {
+                let shard = shard.clone();
+                thread::spawn(move || {
+                    if !state.get().has_fired() {
+                        drop(shard.remove(key, state.get()));
+                    }
+                    drop(state);
+                })
+            };
+            owner.join().unwrap();
+            flusher.join().unwrap();
+            assert_eq!(shard.len(), 0);
+        });
     }
 }
