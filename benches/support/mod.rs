@@ -109,6 +109,22 @@ pub fn cpu_time() -> Duration {
     Duration::ZERO
 }
 
+/// Allocates and frees 100 MB (10,000 blocks of 10 KB) on this thread, so that
+/// every contender's first round runs in a process whose heap has grown once,
+/// whichever contender runs first.
+///
+/// tokio's `spread_100k` costs 104–153 ms of CPU in a process whose heap has not
+/// grown yet and 31–46 ms in one where it has (VM, standalone copies of the
+/// workload: 100 MB of blocks freed before it does it, 10–20 MB does not; a
+/// hioload spread or 100k tokio spawns run first do it too). In the expensive
+/// mode tokio's timer shard lock is contended; the mechanism is not known.
+/// hioload's spread costs the same either way, and a long-running service's
+/// heap has grown long ago.
+pub fn warm_heap() {
+    let blocks: Vec<Vec<u8>> = (0..10_000).map(|_| vec![1u8; 10_000]).collect();
+    drop(std::hint::black_box(blocks));
+}
+
 /// Wall time and process CPU time of `f`.
 pub fn time_cpu(f: impl FnOnce()) -> (Duration, Duration) {
     let (start, cpu) = (Instant::now(), cpu_time());
