@@ -125,18 +125,20 @@ impl TimerBatch {
 
     /// Step 3, before each task: true once a batch served alone has waited `HOLD`
     /// with tasks still queued (wake a sibling now). An empty queue ends it.
+    /// `queue_empty` is asked, and the clock read, only while a batch is served
+    /// alone: outside one this is a single load on the worker's hot path.
     #[inline]
-    pub(crate) fn overdue(&self, queue_empty: bool) -> bool {
-        self.alone_since.get().is_some() && self.overdue_at(queue_empty, Instant::now())
-    }
-
-    /// [`TimerBatch::overdue`] at `now`.
-    fn overdue_at(&self, queue_empty: bool, now: Instant) -> bool {
+    pub(crate) fn overdue(&self, queue_empty: impl FnOnce() -> bool) -> bool {
         let Some(since) = self.alone_since.get() else { return false };
-        if queue_empty {
+        if queue_empty() {
             self.alone_since.set(None);
             return false;
         }
+        self.overdue_at(since, Instant::now())
+    }
+
+    /// Step 3 for a batch served alone since `since`, with tasks queued, at `now`.
+    fn overdue_at(&self, since: Instant, now: Instant) -> bool {
         if now.saturating_duration_since(since) < HOLD {
             return false;
         }
@@ -167,6 +169,19 @@ impl TimerBatch {
 mod tests {
     use super::*;
 
+    /// Teaches `batch` a mean poll time: 64 parks of `polls` polls in 1 ms each.
+    fn learn_polls_per_ms(batch: &TimerBatch, polls: u32) {
+        for _ in 0..64 {
+            (0..polls).for_each(|_| batch.count_poll());
+            batch.learn(1_000_000);
+        }
+    }
+
+    /// A timer dispatch that held back a wake-up.
+    fn held(batch: &TimerBatch) {
+        assert!(dispatching_timers(|| batch.hold()));
+    }
+
     #[test]
     fn wake_ups_are_held_only_while_dispatching_timers() {
         let batch = TimerBatch::default();
@@ -186,46 +201,35 @@ mod tests {
     #[test]
     fn an_unknown_poll_time_wakes_a_sibling_for_any_batch() {
         let batch = TimerBatch::default();
-        dispatching_timers(|| batch.hold());
+        held(&batch);
         assert_eq!(batch.settle(1), Settle::WakeNow);
     }
 
     #[test]
     fn tiny_polls_are_served_alone_and_heavy_ones_are_shared() {
         let batch = TimerBatch::default();
-        // Learn 1 µs polls: 1,000 polls in 1 ms, many parks.
-        for _ in 0..64 {
-            (0..1_000).for_each(|_| batch.count_poll());
-            batch.learn(1_000_000);
-        }
-        dispatching_timers(|| batch.hold());
+        learn_polls_per_ms(&batch, 1_000); // 1 µs polls
+        held(&batch);
         assert_eq!(batch.settle(20), Settle::Alone, "20 µs of work");
-        assert!(!batch.overdue(true), "an empty queue ends the batch");
-        dispatching_timers(|| batch.hold());
+        assert!(!batch.overdue(|| true), "an empty queue ends the batch");
+        held(&batch);
         assert_eq!(batch.settle(100), Settle::WakeNow, "100 µs of work");
-        // Now heavy polls: 1 ms each.
-        for _ in 0..64 {
-            batch.count_poll();
-            batch.learn(1_000_000);
-        }
-        dispatching_timers(|| batch.hold());
+        learn_polls_per_ms(&batch, 1); // now 1 ms polls
+        held(&batch);
         assert_eq!(batch.settle(1), Settle::WakeNow);
     }
 
     #[test]
     fn a_batch_served_alone_is_shared_once_it_has_waited_hold() {
         let batch = TimerBatch::default();
-        for _ in 0..64 {
-            (0..1_000).for_each(|_| batch.count_poll());
-            batch.learn(1_000_000);
-        }
-        dispatching_timers(|| batch.hold());
+        learn_polls_per_ms(&batch, 1_000);
+        held(&batch);
         let before = Instant::now();
         assert_eq!(batch.settle(2), Settle::Alone);
         let since = batch.alone_since.get().expect("served alone");
         assert!(since >= before);
-        assert!(!batch.overdue_at(false, since + HOLD / 2), "not yet");
-        assert!(batch.overdue_at(false, since + HOLD));
-        assert!(!batch.overdue_at(false, since + HOLD * 2), "once");
+        assert!(!batch.overdue_at(since, since + HOLD / 2), "not yet");
+        assert!(batch.overdue_at(since, since + HOLD));
+        assert!(!batch.overdue(|| false), "once");
     }
 }

@@ -292,7 +292,7 @@ impl WorkerCore {
         if self.stop_searching() && self.shared.idle.transition_worker_from_searching() {
             self.shared.notify_parked();
         }
-        if self.timer_batch.overdue(self.local.is_empty()) {
+        if self.timer_batch.overdue(|| self.local.is_empty()) {
             self.shared.notify_parked_in(self.group);
         }
         self.timer_batch.count_poll();
