@@ -205,63 +205,42 @@ mod loom_tests {
     use crate::time::shard::{Inserted, Shard};
     use crate::time::wake_list::WakeList;
 
-    /// Files a state due at 10 in `shard`; returns it with its key.
-    fn filed_in(shard: &Shard) -> (StateBox, crate::time::wheel::Key) {
+    /// Files a state due at 10 in a shard, then races its owner's drop (as
+    /// `TimerEntry::drop`: remove unless fired, then free) against `other` on the
+    /// shard; the shard ends empty.
+    fn race_owner_drop_with(other: impl FnOnce(&Shard) + Send + 'static) {
+        let shard = Arc::new(Shard::new(0));
         let state = StateBox::new();
-        // SAFETY: the models free the state only as `TimerEntry::drop` does (after
-        // a remove, or after reading `FIRED`), which is what they check.
+        // SAFETY: the state is freed only as `TimerEntry::drop` frees it (after a
+        // remove, or after reading `FIRED`), which is what the models check.
         let Inserted::Pending { key, .. } = shard.insert(10, unsafe { state.file(None) }) else {
             panic!("a deadline ahead of the wheel is filed");
         };
-        (state, key)
+        let other = {
+            let shard = shard.clone();
+            thread::spawn(move || other(&shard))
+        };
+        let owner = {
+            let shard = shard.clone();
+            thread::spawn(move || {
+                if !state.get().has_fired() {
+                    drop(shard.remove(key, state.get()));
+                }
+                drop(state);
+            })
+        };
+        owner.join().unwrap();
+        other.join().unwrap();
+        assert_eq!(shard.len(), 0);
     }
 
     #[test]
     fn an_owner_dropping_its_timer_during_the_fire_frees_nothing_the_sweep_reads() {
-        loom::model(|| {
-            let shard = Arc::new(Shard::new(0));
-            let (state, key) = filed_in(&shard);
-            let sweeper = {
-                let shard = shard.clone();
-                thread::spawn(move || shard.process(10, &mut WakeList::new()))
-            };
-            // `TimerEntry::drop`: remove unless fired, then free.
-            let owner = {
-                let shard = shard.clone();
-                thread::spawn(move || {
-                    if !state.get().has_fired() {
-                        drop(shard.remove(key, state.get()));
-                    }
-                    drop(state);
-                })
-            };
-            owner.join().unwrap();
-            sweeper.join().unwrap();
-            assert_eq!(shard.len(), 0);
-        });
+        loom::model(|| race_owner_drop_with(|shard| shard.process(10, &mut WakeList::new())));
     }
 
     #[test]
     fn an_owner_dropping_its_timer_during_shutdown_frees_nothing_the_flush_reads() {
-        loom::model(|| {
-            let shard = Arc::new(Shard::new(0));
-            let (state, key) = filed_in(&shard);
-            let flusher = {
-                let shard = shard.clone();
-                thread::spawn(move || shard.shutdown())
-            };
-            let owner = {
-                let shard = shard.clone();
-                thread::spawn(move || {
-                    if !state.get().has_fired() {
-                        drop(shard.remove(key, state.get()));
-                    }
-                    drop(state);
-                })
-            };
-            owner.join().unwrap();
-            flusher.join().unwrap();
-            assert_eq!(shard.len(), 0);
-        });
+        loom::model(|| race_owner_drop_with(Shard::shutdown));
     }
 }
