@@ -194,18 +194,44 @@ fn a_timer_slack_above_one_second_is_refused() {
     assert!(err.to_string().contains("timer_slack"), "{err}");
 }
 
+/// Spawns `n` tasks that each await `first()` (called at spawn time, so a
+/// future that must start inside its task is an `async` block), then spin for
+/// `spin`; returns the most that were spinning at once.
+async fn most_spinning_at_once<F>(n: usize, spin: Duration, first: impl Fn() -> F) -> usize
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (running, most, first) = (running.clone(), most.clone(), first());
+            hioload::spawn(async move {
+                first.await;
+                most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                let start = std::time::Instant::now();
+                while start.elapsed() < spin {
+                    std::hint::spin_loop();
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    most.load(Ordering::SeqCst)
+}
+
 #[test]
 fn timer_woken_tasks_that_run_long_are_shared_between_workers() {
     // A worker serves a small batch of fired timers alone (its tasks are
     // usually tiny), but never holds one back behind a long poll: the tasks
     // still queued once one has run wake the other worker.
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
     let _w = Watchdog::new("timer_woken_tasks_run_long", Duration::from_secs(60));
     let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
-    let running = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    rt.block_on(async {
+    let most = rt.block_on(async {
         // Teach both workers that polls are tiny first (they learn at each park).
         for _ in 0..40 {
             let yielders: Vec<_> = (0..2)
@@ -222,26 +248,11 @@ fn timer_woken_tasks_that_run_long_are_shared_between_workers() {
             }
         }
         let deadline = Instant::now() + Duration::from_millis(20);
-        let tasks: Vec<_> = (0..6)
-            .map(|_| {
-                let (running, most) = (running.clone(), most.clone());
-                hioload::spawn(async move {
-                    sleep_until(deadline).await;
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    let start = std::time::Instant::now();
-                    while start.elapsed() < Duration::from_millis(30) {
-                        std::hint::spin_loop();
-                    }
-                    running.fetch_sub(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        // The sleep is created in the task (on its worker), not here.
+        let first = move || async move { sleep_until(deadline).await };
+        most_spinning_at_once(6, Duration::from_millis(30), first).await
     });
-    assert_eq!(most.load(Ordering::SeqCst), 2, "the second worker never joined in");
+    assert_eq!(most, 2, "the second worker never joined in");
 }
 
 #[test]
@@ -249,8 +260,6 @@ fn a_waker_that_panics_when_its_timer_fires_does_not_take_a_worker_down() {
     // A future may be polled with any waker, a user's own among them; the timer
     // sweep that wakes it runs on a worker, which must survive its panic.
     use std::future::Future;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
     use std::task::Context;
     let _w = Watchdog::new("panicking_timer_waker", Duration::from_secs(30));
     let rt = hioload::Runtime::builder().worker_threads(2).build().unwrap();
@@ -267,23 +276,7 @@ fn a_waker_that_panics_when_its_timer_fires_does_not_take_a_worker_down() {
         });
         assert_eq!(polled.await.unwrap(), 7);
         // Both workers are still there: two spinning tasks run at once.
-        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let pair: Vec<_> = (0..2)
-            .map(|_| {
-                let (running, most) = (running.clone(), most.clone());
-                hioload::spawn(async move {
-                    most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
-                    let start = std::time::Instant::now();
-                    while start.elapsed() < Duration::from_millis(50) {
-                        std::hint::spin_loop();
-                    }
-                    running.fetch_sub(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        for task in pair {
-            task.await.unwrap();
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 2, "one worker is gone");
+        let most = most_spinning_at_once(2, Duration::from_millis(50), || async {}).await;
+        assert_eq!(most, 2, "one worker is gone");
     });
 }
