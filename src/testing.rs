@@ -41,7 +41,7 @@ use crate::time::context;
 /// If called outside a hioload runtime, or if time is already paused.
 #[track_caller]
 pub fn pause() {
-    let (driver, _) = context::expect_current("hioload::testing::pause");
+    let driver = context::expect_current_driver("hioload::testing::pause");
     assert!(driver.clock().pause(), "hioload::testing::pause: time is already paused");
 }
 
@@ -52,7 +52,7 @@ pub fn pause() {
 /// If called outside a hioload runtime, or if time is not paused.
 #[track_caller]
 pub fn resume() {
-    let (driver, _) = context::expect_current("hioload::testing::resume");
+    let driver = context::expect_current_driver("hioload::testing::resume");
     assert!(driver.clock().resume(), "hioload::testing::resume: time is not paused");
 }
 
@@ -63,7 +63,7 @@ pub fn resume() {
 /// If called outside a hioload runtime.
 #[track_caller]
 pub fn is_paused() -> bool {
-    context::expect_current("hioload::testing::is_paused").0.clock().is_paused()
+    context::expect_current_driver("hioload::testing::is_paused").clock().is_paused()
 }
 
 /// Moves paused time forward by `duration`, fires the timers that became due, and
@@ -76,7 +76,7 @@ pub fn is_paused() -> bool {
 ///
 /// If called outside a hioload runtime, or if time is not paused (on first poll).
 pub async fn advance(duration: Duration) {
-    let (driver, _) = context::expect_current("hioload::testing::advance");
+    let driver = context::expect_current_driver("hioload::testing::advance");
     assert!(
         driver.clock().advance(duration),
         "hioload::testing::advance: time is not paused (call hioload::testing::pause first, \

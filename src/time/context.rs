@@ -72,11 +72,6 @@ impl Drop for EnterGuard {
     }
 }
 
-/// The current driver and shard, if this thread is inside a runtime.
-pub(crate) fn current() -> Option<(Arc<TimeDriver>, usize)> {
-    CURRENT.try_with(|c| c.borrow().as_ref().map(|cur| (cur.driver.clone(), cur.shard))).ok()?
-}
-
 /// This thread's shard reference (for a new timer); panics outside a runtime
 /// naming `what` was called.
 #[track_caller]
@@ -92,10 +87,10 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&TimeDriver) -> R) -> Option<R> {
     CURRENT.try_with(|c| c.borrow().as_ref().map(|cur| f(&cur.driver))).ok()?
 }
 
-/// The current driver and shard; panics outside a runtime naming `what` was called.
+/// The current driver; panics outside a runtime naming `what` was called.
 #[track_caller]
-pub(crate) fn expect_current(what: &str) -> (Arc<TimeDriver>, usize) {
-    current().unwrap_or_else(|| outside_runtime(what))
+pub(crate) fn expect_current_driver(what: &str) -> Arc<TimeDriver> {
+    expect_current_shard(what).driver().clone()
 }
 
 /// The panic of a timer function called outside a runtime.
