@@ -175,9 +175,25 @@ impl TimerEntry {
         self.home.driver()
     }
 
-    /// True once the registered deadline has fired.
+    /// True once the registered deadline has fired. A shutdown also takes every
+    /// entry out of its wheel as `FIRED`, so that is checked after the state:
+    /// the driver's flag is stored before the flush, and the state's `FIRED` is
+    /// read with `Acquire`, so a flushed entry always sees the flag.
     pub(crate) fn has_fired(&self) -> bool {
-        self.key.is_some() && self.state.as_ref().is_some_and(|s| s.get().has_fired())
+        self.key.is_some()
+            && self.state.as_ref().is_some_and(|s| s.get().has_fired())
+            && !self.driver().is_shutdown()
+    }
+
+    /// What a poll that found its entry out of the wheel returns: `Ready` if it
+    /// fired, the shutdown panic if a shutdown flushed it (that can happen
+    /// between `poll_elapsed`'s first check and the read of `FIRED`).
+    #[track_caller]
+    fn fired(&self) -> Poll<()> {
+        if self.driver().is_shutdown() {
+            panic!("{}", super::driver::SHUTDOWN_MESSAGE);
+        }
+        Poll::Ready(())
     }
 
     /// Polls for `deadline`: `Ready` once it has passed, registering on first need.
@@ -263,7 +279,7 @@ impl TimerEntry {
             unreachable!("registered timer without a key and state");
         };
         if state.get().has_fired() {
-            return Poll::Ready(());
+            return self.fired();
         }
         if self.filed_waker == Some(WakerId::of(cx.waker())) {
             // The wheel holds this task's waker: a fire after the check above wakes it.
@@ -282,7 +298,7 @@ impl TimerEntry {
                 drop(replaced); // returned by `set_waker` to be dropped unlocked
                 Poll::Pending
             }
-            Err(_unfiled) => Poll::Ready(()),
+            Err(_unfiled) => self.fired(),
         }
     }
 

@@ -125,3 +125,38 @@ fn a_waker_whose_clone_uses_the_timer_driver_does_not_deadlock() {
     *REENTERED.lock().unwrap() = None;
     assert!(finished.is_ok(), "a waker clone ran under a shard lock and deadlocked");
 }
+
+/// The driver that `shutting_clone` shuts down (once).
+static SHUTS_DOWN: Mutex<Option<Arc<TimeDriver>>> = Mutex::new(None);
+
+static SHUTTING: RawWakerVTable =
+    RawWakerVTable::new(shutting_clone, reentrant_noop, reentrant_noop, reentrant_noop);
+
+/// Clones by shutting the driver down first: a shutdown that lands inside a
+/// poll, after its first check of the driver's flag.
+unsafe fn shutting_clone(_: *const ()) -> RawWaker {
+    if let Some(driver) = SHUTS_DOWN.lock().unwrap().take() {
+        driver.shutdown();
+    }
+    RawWaker::new(std::ptr::null(), &SHUTTING)
+}
+
+#[test]
+fn a_shutdown_inside_a_poll_panics_rather_than_completing_the_sleep() {
+    // The shutdown flush takes the entry out of the wheel as `FIRED`, as a fire
+    // does: the poll must tell the two apart and not end a 10 s sleep early.
+    let (driver, _) = paused_driver(1);
+    let _guard = enter(driver.clone(), 0);
+    let (first, _) = counting_waker();
+    let mut s = sleep(Duration::from_secs(10));
+    assert!(poll(&mut s, &first).is_pending());
+    *SHUTS_DOWN.lock().unwrap() = Some(driver.clone());
+    // SAFETY: `SHUTTING`'s functions ignore the (null) data pointer.
+    let shutting = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &SHUTTING)) };
+    let polled = catch_unwind(AssertUnwindSafe(|| poll(&mut s, &shutting)));
+    assert!(driver.is_shutdown(), "the clone shut the driver down");
+    let err = polled.expect_err("a 10 s sleep completed at shutdown");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("shut down"), "{msg}");
+    assert!(!s.is_elapsed(), "a flushed sleep is not elapsed");
+}
