@@ -176,6 +176,54 @@ fn data_and_fin_arriving_together_give_the_data_then_eof() {
 }
 
 #[test]
+fn data_and_reset_arriving_together_give_the_data_then_the_reset() {
+    // A reset takes no sequence number: the read that takes the last data sees
+    // an empty receive queue, yet the reset's event is already in. Rounds of
+    // request/response first, so that the receive-queue hint is on.
+    let _w = Watchdog::new("data_and_reset", Duration::from_secs(60));
+    hioload::block_on(async {
+        for round in 0..10u32 {
+            let listener = listener().await;
+            let addr = listener.local_addr().unwrap();
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            for i in 0..4u8 {
+                let send = async {
+                    hioload::time::sleep(Duration::from_micros(500)).await;
+                    server.write_all(&[i; 7]).await.unwrap();
+                };
+                let (read, ()) =
+                    futures_util::future::join(client.read_exact(&mut buf[..7]), send).await;
+                read.unwrap();
+            }
+            // Bytes the server never reads make its close a reset, sent right
+            // behind its last words; both land before the client reads.
+            client.write_all(b"unread").await.unwrap();
+            hioload::time::sleep(Duration::from_millis(2)).await;
+            server.write_all(b"bye").await.unwrap();
+            drop(server);
+            hioload::time::sleep(Duration::from_millis(5 + u64::from(round % 3) * 10)).await;
+            let mut tail = Vec::new();
+            let end = hioload::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match client.read(&mut buf).await {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => tail.extend_from_slice(&buf[..n]),
+                        Err(err) => return Err(err),
+                    }
+                }
+            })
+            .await;
+            let end =
+                end.unwrap_or_else(|_| panic!("round {round}: the reset was lost after {tail:?}"));
+            assert_eq!(end.unwrap_err().kind(), io::ErrorKind::ConnectionReset, "round {round}");
+            assert!(b"bye".starts_with(&tail), "round {round}: {tail:?}");
+        }
+    });
+}
+
+#[test]
 fn a_timed_out_read_leaves_the_stream_usable() {
     let _w = Watchdog::new("timed_out_read", Duration::from_secs(30));
     hioload::block_on(async {

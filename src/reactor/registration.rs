@@ -100,11 +100,17 @@ impl Registration {
     }
 
     /// [`Registration::poll_io`] for an `op` that also says whether it drained the
-    /// source (`Ok((r, true))`: the next attempt would return `WouldBlock`). A
-    /// drained source has its readiness cleared as after a `WouldBlock`, so the
-    /// next wait sleeps until a new event without that extra attempt. The clear
-    /// is skipped if an event came since the readiness was observed (as for
-    /// `WouldBlock`), so it never loses one.
+    /// source (`Ok((r, true))`: no data is left to read). A drained source has
+    /// its plain readiness bit cleared, so the next wait sleeps until a new event
+    /// without the attempt that would return `WouldBlock`. The clear is skipped
+    /// if an event came since the readiness was observed (as for `WouldBlock`),
+    /// so it never loses one.
+    ///
+    /// Closed and error bits stay: "no data left" says nothing about them. A TCP
+    /// reset that arrives right behind the last data takes no sequence number,
+    /// so the read that takes that data reports an empty queue; clearing the
+    /// reset's event with it would leave the next read waiting for an edge that
+    /// never comes. With the bits kept, the next read returns the error (or EOF).
     pub(crate) fn poll_io_drained<R>(
         &self,
         cx: &mut Context<'_>,
@@ -119,7 +125,7 @@ impl Registration {
                 }
                 Ok((result, drained)) => {
                     if drained {
-                        self.clear_readiness(seen, dir);
+                        self.io.clear_bits(seen, dir.interest());
                     }
                     return Poll::Ready(Ok(result));
                 }

@@ -173,11 +173,16 @@ impl ScheduledIo {
         });
     }
 
-    /// Step 3 of the protocol (task): clears `dir`'s bit if no event came since `seen`.
+    /// Step 3 of the protocol (task): clears `dir`'s bits if no event came since `seen`.
     pub(crate) fn clear_readiness(&self, seen: ReadyEvent, dir: Direction) {
+        self.clear_bits(seen, dir.clear_mask());
+    }
+
+    /// Clears `bits` if no event came since `seen`.
+    pub(crate) fn clear_bits(&self, seen: ReadyEvent, bits: Ready) {
         let _ = self.readiness.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
             (tick_of(word) == seen.tick)
-                .then(|| pack(Ready::from_word(word).without(dir.clear_mask()), seen.tick))
+                .then(|| pack(Ready::from_word(word).without(bits), seen.tick))
         });
     }
 
