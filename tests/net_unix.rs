@@ -75,3 +75,32 @@ fn connect_to_a_missing_path_fails() {
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
     });
 }
+
+#[test]
+fn connect_to_a_full_backlog_fails_at_once_and_works_once_drained() {
+    // EAGAIN from a Unix connect means "not queued", not "in progress": taken
+    // for the latter, the connect waited for an event that never comes.
+    let _w = Watchdog::new("full_backlog", Duration::from_secs(60));
+    let path = socket_path("backlog");
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&socket2::SockAddr::unix(&path).unwrap()).unwrap();
+    sock.listen(0).unwrap();
+    let listener: std::os::unix::net::UnixListener = std::os::fd::OwnedFd::from(sock).into();
+    hioload::block_on(async {
+        let mut queued = Vec::new();
+        let refused = loop {
+            let connect = UnixStream::connect(&path);
+            match hioload::time::timeout(Duration::from_secs(5), connect).await {
+                Ok(Ok(stream)) => queued.push(stream),
+                Ok(Err(err)) => break err,
+                Err(_) => panic!("connect to a full backlog hung"),
+            }
+            assert!(queued.len() < 64, "a backlog of 0 took {} connections", queued.len());
+        };
+        assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock, "{refused}");
+        let _accepted = listener.accept().unwrap();
+        let again = hioload::time::timeout(Duration::from_secs(5), UnixStream::connect(&path));
+        again.await.expect("connect hung").expect("the drained backlog takes a connection");
+    });
+    let _ = std::fs::remove_file(&path);
+}

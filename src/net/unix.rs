@@ -150,6 +150,8 @@ impl UnixStream {
     /// # Errors
     ///
     /// The OS error (`NotFound`, `ConnectionRefused`, ...), or the runtime shut down.
+    /// A listener whose backlog is full refuses at once with `WouldBlock`
+    /// (`EAGAIN`: the connection was not queued), as with tokio; retry later.
     ///
     /// # Panics
     ///

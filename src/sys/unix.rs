@@ -156,8 +156,12 @@ pub(crate) unsafe fn borrow_source<'a>(raw: RawSource) -> BorrowedSource<'a> {
 }
 
 /// Whether a non-blocking `connect` error means "in progress: wait until writable".
+///
+/// Only `EINPROGRESS`. `EAGAIN` is a failure: for a Unix socket the listener's
+/// backlog is full and nothing was queued (no event will ever come), for TCP
+/// no local port or routing entry was free (connect(2)).
 pub(crate) fn is_connect_in_progress(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::EINPROGRESS) || err.kind() == io::ErrorKind::WouldBlock
+    err.raw_os_error() == Some(libc::EINPROGRESS)
 }
 
 /// A new non-blocking, close-on-exec stream socket for `domain`: one `socket` call
