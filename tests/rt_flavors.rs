@@ -62,6 +62,80 @@ fn current_thread_keeps_pending_tasks_between_block_ons() {
 }
 
 #[test]
+fn current_thread_block_on_from_a_second_thread_drives_once_the_first_returns() {
+    // The second caller waits while the first drives, then must take over:
+    // nobody else would turn the driver for its timer (it hung for ever).
+    let _w = Watchdog::new("two_block_ons", Duration::from_secs(30));
+    let rt = Arc::new(hioload::Runtime::builder().current_thread().build().unwrap());
+    let first = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            rt.block_on(async { hioload::time::sleep(Duration::from_millis(50)).await })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(10));
+    let second = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            rt.block_on(async {
+                let task = hioload::spawn(async { 7 });
+                hioload::time::sleep(Duration::from_millis(200)).await;
+                task.await.unwrap()
+            })
+        })
+    };
+    first.join().unwrap();
+    assert_eq!(second.join().unwrap(), 7);
+}
+
+#[test]
+fn current_thread_block_on_that_panics_leaves_the_runtime_usable() {
+    let _w = Watchdog::new("panicking_block_on", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let queued = queued.clone();
+            drop(hioload::spawn(async move { queued.fetch_add(1, Ordering::SeqCst) }));
+            panic!("the main future panics");
+        })
+    }));
+    assert!(result.is_err());
+    rt.block_on(async { hioload::time::sleep(Duration::from_millis(1)).await });
+    assert_eq!(queued.load(Ordering::SeqCst), 1, "the task queued before the panic ran");
+}
+
+#[test]
+fn current_thread_tasks_that_stay_runnable_do_not_starve_timers_or_io() {
+    let _w = Watchdog::new("runnable_starves", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    rt.block_on(async {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            hioload::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    hioload::task::yield_now().await;
+                }
+            })
+        };
+        let slept = hioload::time::timeout(
+            Duration::from_secs(5),
+            hioload::time::sleep(Duration::from_millis(10)),
+        );
+        assert!(slept.await.is_ok(), "a 10 ms sleep starved by a runnable task");
+        let socket = hioload::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"ping", socket.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 8];
+        let received = hioload::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf));
+        assert_eq!(received.await.expect("a datagram starved").unwrap().0, 4);
+        stop.store(true, Ordering::Relaxed);
+        spinner.await.unwrap();
+    });
+}
+
+#[test]
 fn bad_builder_values_fail_build_naming_the_value() {
     let cases: Vec<(hioload::Builder, &str)> = vec![
         (

@@ -1,8 +1,11 @@
 //! Paused (virtual) time: `Builder::start_paused`, auto-advance, `hioload::testing`.
 
+mod support;
+
 use std::time::Duration;
 
 use hioload::time::{sleep, timeout, Instant};
+use support::Watchdog;
 
 fn paused() -> hioload::Runtime {
     hioload::Runtime::builder().start_paused(true).build().unwrap()
@@ -80,4 +83,17 @@ fn no_auto_advance_while_a_blocking_job_runs() {
 #[should_panic(expected = "time is not paused")]
 fn advance_without_pause_panics() {
     hioload::block_on(hioload::testing::advance(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_block_on_woken_during_its_last_poll_does_not_stop_auto_advance() {
+    // The wake was counted as a busy `block_on` and never uncounted: paused
+    // time then never auto-advanced again on that runtime.
+    let _w = Watchdog::new("last_poll_wake", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().worker_threads(2).start_paused(true).build().unwrap();
+    rt.block_on(std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        std::task::Poll::Ready(())
+    }));
+    rt.block_on(async { hioload::time::sleep(Duration::from_secs(5)).await });
 }

@@ -4,11 +4,13 @@
 //!   between wake-ups; the workers run the tasks.
 //! - Current-thread flavour: the caller *is* the worker. It claims slot 0 and
 //!   alternates between its future (whenever woken) and the queued tasks, parking
-//!   in the driver when both are idle. If another thread already drives the
-//!   runtime, the caller waits on its future like the multi-thread caller.
+//!   in the driver when both are idle, and turning the driver without waiting
+//!   every `event_interval` tasks while it is busy. If another thread already
+//!   drives the runtime, the caller waits on its future like the multi-thread
+//!   caller, and takes over the driving when that thread hands the runtime back.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use std::thread::{self, Thread};
 
 use super::context::{self, Entered};
 use super::park::Unparker;
-use super::shared::Shared;
+use super::shared::{lock, Shared};
 use super::worker::WorkerCore;
 
 /// Tasks run between two polls of the main future in the current-thread flavour.
@@ -27,10 +29,16 @@ const MAIN_POLL_BUDGET: u32 = 61;
 /// `block_on` counts as busy from the moment its future is woken until the
 /// poll that follows has returned, so paused time never jumps while a woken
 /// `block_on` future has yet to run.
+///
+/// A wake that no poll will consume any more (the `block_on` returned, or
+/// moved on to another waker) is uncounted by [`MainWake::finish`]; a wake after
+/// that is not counted at all.
 #[derive(Debug)]
 struct MainWake {
     /// Set by `wake`, cleared by the poller.
     woken: AtomicBool,
+    /// Set by `finish`: later wakes are ignored.
+    done: AtomicBool,
     /// The runtime, whose `block_on_busy` counts this future while woken.
     shared: Arc<Shared>,
 }
@@ -39,11 +47,18 @@ impl MainWake {
     /// A future about to be polled for the first time: woken, counted busy.
     fn new(shared: &Arc<Shared>) -> MainWake {
         shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
-        MainWake { woken: AtomicBool::new(true), shared: shared.clone() }
+        MainWake {
+            woken: AtomicBool::new(true),
+            done: AtomicBool::new(false),
+            shared: shared.clone(),
+        }
     }
 
     /// Marks the future woken; `true` if it was not already (then wake the thread).
     fn wake(&self) -> bool {
+        if self.done.load(Ordering::SeqCst) {
+            return false;
+        }
         // Counted before the flag is visible, so the poller cannot consume the
         // wake (and uncount it) before it was counted.
         self.shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
@@ -51,7 +66,30 @@ impl MainWake {
             self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
             return false;
         }
+        if self.done.load(Ordering::SeqCst) {
+            // Raced with `finish`: whichever of the two takes the flag back
+            // uncounts the wake (both use `swap`, so exactly one does).
+            self.uncount_pending();
+            return false;
+        }
         true
+    }
+
+    /// No poll will follow: uncounts a pending wake, and ignores later ones (a
+    /// task may keep a clone of the waker after `block_on` returned). Without
+    /// this, a wake during the last poll stayed counted and paused time never
+    /// auto-advanced again.
+    fn finish(&self) {
+        self.done.store(true, Ordering::SeqCst);
+        self.uncount_pending();
+    }
+
+    /// Uncounts the pending wake, if the flag is still set.
+    fn uncount_pending(&self) {
+        if self.woken.swap(false, Ordering::SeqCst) {
+            self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
+            self.shared.nudge_paused_drivers();
+        }
     }
 
     /// Consumes a wake: `Some(guard)` that uncounts it after the poll.
@@ -136,30 +174,65 @@ pub(crate) fn assert_not_in_runtime() {
 
 /// Polls `future` on this thread until it completes (multi-thread flavour).
 pub(crate) fn block_on_waiting<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
+    let future = pin!(future);
+    match wait(shared, future, || false) {
+        Some(output) => output,
+        None => unreachable!("a multi-thread block_on never stops waiting for a core"),
+    }
+}
+
+/// Polls `future` on this thread, sleeping between its wake-ups, until it
+/// completes (`Some`) or, checked before each sleep, `core_free()` is true
+/// (`None`: the caller takes over the driving).
+fn wait<F: Future>(
+    shared: &Arc<Shared>,
+    mut future: Pin<&mut F>,
+    core_free: impl Fn() -> bool,
+) -> Option<F::Output> {
     let _enter = context::enter(Entered::BlockOn(shared.clone()));
     let _io_and_time = shared.enter_group(0, 0);
     let notify = Arc::new(ThreadNotify { main: MainWake::new(shared), thread: thread::current() });
+    let _finish = Finish(&notify.main);
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
     loop {
         match notify.main.take() {
             Some(_polling) => {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                    return output;
+                    return Some(output);
                 }
             }
+            None if core_free() => return None,
             None => thread::park(),
         }
     }
 }
 
 /// Runs `future` and the runtime's tasks on this thread (current-thread flavour).
+///
+/// While another thread drives the runtime, this one waits on its future; when
+/// that thread hands the runtime back (its `block_on` returned), this one
+/// claims it and drives.
 pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
-    let Some(core) = WorkerCore::claim(shared.clone(), 0) else {
-        return block_on_waiting(shared, future);
-    };
-    let core = Rc::new(core);
+    let mut future = pin!(future);
+    loop {
+        if let Some(core) = WorkerCore::claim(shared.clone(), 0) {
+            return drive(shared, core, future.as_mut());
+        }
+        let _registered = CoreWaiter::register(shared);
+        let core_free = || lock(&shared.slots[0].deque).is_some();
+        if let Some(output) = wait(shared, future.as_mut(), core_free) {
+            return output;
+        }
+    }
+}
+
+/// The driving loop of [`block_on_driving`], on the claimed `core`.
+fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut F>) -> F::Output {
+    // Declared first, so dropped last (also on unwinding): the runtime is
+    // handed back once the context's reference to the core is gone.
+    let release = ReleaseCore { shared, core: Some(Rc::new(core)) };
+    let core = release.core();
     let _enter = context::enter(Entered::Worker(core.clone()));
     let _io_and_time = shared.enter_group(0, 0);
     // Sub-millisecond timers need less than the default timer slack; this
@@ -169,19 +242,25 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
         main: MainWake::new(shared),
         unparker: shared.slots[0].unparker.clone(),
     });
+    let _finish = Finish(&notify.main);
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
+    let event_interval = shared.config.event_interval;
     let mut tick = 0u32;
-    let output = loop {
+    loop {
         if let Some(_polling) = notify.main.take() {
             if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                break output;
+                return output;
             }
         }
         let mut ran = false;
         for _ in 0..MAIN_POLL_BUDGET {
             tick = tick.wrapping_add(1);
+            if tick % event_interval == 0 {
+                // Tasks that stay runnable must not starve I/O and timers: the
+                // driver is otherwise turned only when this thread parks.
+                core.maintenance();
+            }
             match core.next_task(tick) {
                 Some(task) => {
                     core.run_task(task);
@@ -196,10 +275,67 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
         if !ran && !notify.main.is_woken() {
             core.park_current_thread(&notify.main.woken);
         }
-    };
-    drop(_io_and_time);
-    drop(_enter);
-    let core = Rc::try_unwrap(core).expect("current-thread core still referenced");
-    core.into_slot_keeping_tasks();
-    output
+    }
+}
+
+/// Ends a `block_on`'s wake accounting when it returns or unwinds.
+struct Finish<'a>(&'a MainWake);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Hands the current-thread core back to slot 0 when the driving `block_on`
+/// returns or unwinds, keeping its queued tasks, and wakes the threads waiting
+/// to drive.
+struct ReleaseCore<'a> {
+    /// The runtime.
+    shared: &'a Arc<Shared>,
+    /// The claimed core (taken in `drop`).
+    core: Option<Rc<WorkerCore>>,
+}
+
+impl ReleaseCore<'_> {
+    /// The claimed core.
+    fn core(&self) -> &Rc<WorkerCore> {
+        self.core.as_ref().expect("held until drop")
+    }
+}
+
+impl Drop for ReleaseCore<'_> {
+    fn drop(&mut self) {
+        let Some(core) = self.core.take() else { return };
+        match Rc::try_unwrap(core) {
+            Ok(core) => core.into_slot_keeping_tasks(),
+            // Still referenced (cannot happen: the context's clone is dropped
+            // first); leaking the slot is the only safe choice then.
+            Err(_) => return,
+        }
+        for thread in lock(&self.shared.core_waiters).iter() {
+            thread.unpark();
+        }
+    }
+}
+
+/// A thread's entry in `Shared::core_waiters` while it waits to drive.
+struct CoreWaiter<'a> {
+    /// The runtime.
+    shared: &'a Arc<Shared>,
+}
+
+impl<'a> CoreWaiter<'a> {
+    /// Lists this thread among those unparked when the core is handed back.
+    fn register(shared: &'a Arc<Shared>) -> CoreWaiter<'a> {
+        lock(&shared.core_waiters).push(thread::current());
+        CoreWaiter { shared }
+    }
+}
+
+impl Drop for CoreWaiter<'_> {
+    fn drop(&mut self) {
+        let me = thread::current().id();
+        lock(&self.shared.core_waiters).retain(|t| t.id() != me);
+    }
 }

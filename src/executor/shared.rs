@@ -147,6 +147,9 @@ pub(crate) struct Shared {
     /// Threads inside a multi-thread `block_on` that are awake (polling their
     /// future); paused time only auto-advances when this is zero.
     pub(crate) block_on_busy: AtomicUsize,
+    /// Current-thread flavour: threads in `block_on` waiting for the thread that
+    /// drives the runtime to hand it back (each is unparked when it does).
+    pub(crate) core_waiters: Mutex<Vec<std::thread::Thread>>,
     /// Serialises resize and shutdown.
     pub(crate) resize_lock: Mutex<()>,
     /// Round-robin state of listeners that spread connections over the groups.
@@ -197,6 +200,7 @@ impl Shared {
             used: AtomicUsize::new(workers),
             target_workers: AtomicUsize::new(workers),
             shutdown: AtomicBool::new(false),
+            core_waiters: Mutex::new(Vec::new()),
             resize_lock: Mutex::new(()),
             spread: Spread::default(),
             groups_in_care: AtomicUsize::new(0),

@@ -410,7 +410,7 @@ impl WorkerCore {
     }
 
     /// Periodic work of a busy worker: poll I/O without blocking.
-    fn maintenance(&self) {
+    pub(crate) fn maintenance(&self) {
         let driver = &self.shared.groups[self.group].driver;
         match driver.try_lock() {
             Some(turn) => turn.poll(),
