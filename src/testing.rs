@@ -54,6 +54,10 @@ pub fn pause() {
 pub fn resume() {
     let driver = context::expect_current_driver("hioload::testing::resume");
     assert!(driver.clock().resume(), "hioload::testing::resume: time is not paused");
+    // A worker waiting in a driver on the paused clock waits with no timeout
+    // (virtual time did not pass by itself): wake it to wait for its next
+    // deadline in real time.
+    crate::executor::with_current_shared(|shared| shared.map(|s| s.unpark_drivers()));
 }
 
 /// True if the current runtime's clock is paused.

@@ -97,3 +97,33 @@ fn a_block_on_woken_during_its_last_poll_does_not_stop_auto_advance() {
     }));
     rt.block_on(async { hioload::time::sleep(Duration::from_secs(5)).await });
 }
+
+#[test]
+fn resume_on_a_multi_thread_runtime_lets_a_pending_timer_fire() {
+    // The worker waiting in the driver on the paused clock waited with no
+    // timeout; `resume` must wake it to wait for the timer in real time.
+    let _w = Watchdog::new("resume_pending", Duration::from_secs(60));
+    for _ in 0..10 {
+        let rt = hioload::Runtime::builder().worker_threads(2).start_paused(true).build().unwrap();
+        rt.block_on(async {
+            let registered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = registered.clone();
+            let sleeper = hioload::spawn(async move {
+                let mut nap = Box::pin(sleep(Duration::from_millis(10)));
+                assert!(futures_lite::future::poll_once(nap.as_mut()).await.is_none());
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                nap.await;
+            });
+            while !registered.load(std::sync::atomic::Ordering::SeqCst) {
+                hioload::task::yield_now().await;
+            }
+            // Let the worker that registered park in the driver.
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(5) {
+                hioload::task::yield_now().await;
+            }
+            hioload::testing::resume();
+            sleeper.await.unwrap();
+        });
+    }
+}

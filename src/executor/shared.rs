@@ -484,9 +484,16 @@ impl Shared {
     /// auto-advance (something just went idle, or the clock just moved).
     pub(crate) fn nudge_paused_drivers(&self) {
         if self.clock.is_paused() {
-            for group in self.groups.iter() {
-                group.driver.unpark();
-            }
+            self.unpark_drivers();
+        }
+    }
+
+    /// Wakes every group's driver holder so it recomputes its wait: after
+    /// `testing::resume`, a holder parked with no timeout on the paused clock
+    /// must start waiting for its next deadline in real time.
+    pub(crate) fn unpark_drivers(&self) {
+        for group in self.groups.iter() {
+            group.driver.unpark();
         }
     }
 
