@@ -127,3 +127,43 @@ fn resume_on_a_multi_thread_runtime_lets_a_pending_timer_fire() {
         });
     }
 }
+
+#[test]
+fn auto_advance_never_jumps_past_a_timer_registered_by_a_worker_just_woken() {
+    // A worker that found the runtime idle and chose to jump to an hour-long
+    // timer must not jump once another worker, woken by a spawn from outside,
+    // has read the clock for a 1 ms sleep. Three runtimes side by side, so that
+    // the deciding worker gets preempted between its decision and the jump
+    // (with the old code 1 run in 30 alone failed, half of them under load).
+    let _w = Watchdog::new("jump_past", Duration::from_secs(120));
+    let runs: Vec<_> = (0..3).map(|_| std::thread::spawn(jump_past_round)).collect();
+    for run in runs {
+        run.join().unwrap();
+    }
+}
+
+/// One runtime: an hour-long timer always pending, 3,000 spawned 1 ms sleeps.
+fn jump_past_round() {
+    let rt = hioload::Runtime::builder().worker_threads(2).start_paused(true).build().unwrap();
+    let handle = rt.handle().clone();
+    let _far = rt.spawn(async {
+        loop {
+            sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    let mut tasks = Vec::new();
+    for i in 0..3000u64 {
+        tasks.push(handle.spawn(async move {
+            let start = Instant::now();
+            sleep(Duration::from_millis(1)).await;
+            start.elapsed()
+        }));
+        if i % 16 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    for task in tasks {
+        let slept = futures_lite::future::block_on(task).unwrap();
+        assert_eq!(slept, Duration::from_millis(1), "virtual time jumped past a timer");
+    }
+}

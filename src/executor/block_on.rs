@@ -62,6 +62,7 @@ impl MainWake {
         // Counted before the flag is visible, so the poller cannot consume the
         // wake (and uncount it) before it was counted.
         self.shared.block_on_busy.fetch_add(1, Ordering::SeqCst);
+        self.shared.clock.note_activity();
         if self.woken.swap(true, Ordering::SeqCst) {
             self.shared.block_on_busy.fetch_sub(1, Ordering::SeqCst);
             return false;

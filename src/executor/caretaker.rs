@@ -47,10 +47,11 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::driver::{Driver, DriverTurn};
 use super::shared::{lock, Shared};
+use crate::time::AutoAdvance;
 
 /// How long a starting caretaker sleeps between tries while a retiring worker
 /// still holds the driver (protocol step 1).
@@ -79,7 +80,7 @@ impl Caretaker {
     pub(crate) fn start(
         group: usize,
         driver: Arc<Driver>,
-        advance_to: impl Fn() -> Option<Instant> + Send + 'static,
+        advance_to: impl Fn() -> Option<AutoAdvance> + Send + 'static,
     ) -> io::Result<Caretaker> {
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, turned) = (stop.clone(), driver.clone());
@@ -109,7 +110,7 @@ impl Caretaker {
 }
 
 /// The caretaker's body: protocol steps 1 and 2.
-fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<Instant>) {
+fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<AutoAdvance>) {
     let turn = loop {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -124,7 +125,11 @@ fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<Inst
 
 /// Turns the held driver until `stop` is set (`stop` then `Driver::unpark`
 /// ends the current wait: a poller notify is sticky, so it cannot be missed).
-fn turn_until(turn: &DriverTurn<'_>, stop: &AtomicBool, advance_to: impl Fn() -> Option<Instant>) {
+fn turn_until(
+    turn: &DriverTurn<'_>,
+    stop: &AtomicBool,
+    advance_to: impl Fn() -> Option<AutoAdvance>,
+) {
     while !stop.load(Ordering::SeqCst) {
         turn.wait(None, advance_to(), || {});
     }
@@ -200,6 +205,7 @@ mod tests {
     use std::pin::pin;
     use std::sync::mpsc;
     use std::task::Context;
+    use std::time::Instant;
 
     use crate::time::Clock;
 
@@ -239,7 +245,11 @@ mod tests {
         let clock = Clock::paused();
         let driver = driver(clock.clone());
         let time = driver.time().clone();
-        let caretaker = Caretaker::start(0, driver.clone(), move || time.next_deadline()).unwrap();
+        let advance = move || {
+            let epoch = time.clock().activity();
+            time.next_deadline().map(|target| AutoAdvance { target, epoch })
+        };
+        let caretaker = Caretaker::start(0, driver.clone(), advance).unwrap();
         let start = clock.now();
         let (_sleep, fired) = armed_sleep(&driver, Duration::from_secs(3600));
         fired.recv_timeout(Duration::from_secs(10)).expect("virtual hour passed at once");

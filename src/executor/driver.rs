@@ -25,11 +25,11 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::timer_batch::dispatching_timers;
 use crate::reactor::Reactor;
-use crate::time::{Clock, ParkTimeout, TimeDriver};
+use crate::time::{AutoAdvance, Clock, ParkTimeout, TimeDriver};
 
 /// The per-group I/O and timer driver.
 #[derive(Debug)]
@@ -123,26 +123,24 @@ impl Driver {
 impl DriverTurn<'_> {
     /// Steps 1-3 of a turn; waits at most `timeout`. `advance_to` is the
     /// earliest deadline of the whole runtime when it is idle on a paused clock
-    /// (auto-advance), else `None`. `woke` runs once, as soon as the wait is
+    /// (auto-advance, made only if nothing became busy since), else `None`. `woke` runs once, as soon as the wait is
     /// over and before any task is woken (the parker leaves its parked state
     /// there: see `park.rs`).
     pub(crate) fn wait(
         &self,
         timeout: Option<Duration>,
-        advance_to: Option<Instant>,
+        advance_to: Option<AutoAdvance>,
         woke: impl FnOnce(),
     ) {
         let time = &*self.driver.time;
         let deadline = time.prepare_park();
         let wait = match advance_to {
-            Some(target) => match time.park_timeout(Some(target), true) {
-                ParkTimeout::Advanced => Some(Duration::ZERO),
-                ParkTimeout::Wait(wait) => wait,
-            },
-            None => match time.park_timeout(deadline, false) {
-                ParkTimeout::Wait(wait) => wait,
-                ParkTimeout::Advanced => Some(Duration::ZERO),
-            },
+            Some(adv) => time.park_timeout(Some(adv.target), Some(adv.epoch)),
+            None => time.park_timeout(deadline, None),
+        };
+        let wait = match wait {
+            ParkTimeout::Advanced => Some(Duration::ZERO),
+            ParkTimeout::Wait(wait) => wait,
         };
         let wait = match (wait, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -18,11 +18,12 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::driver::Driver;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Condvar, Mutex};
+use crate::time::AutoAdvance;
 
 /// Not parked, no pending notification.
 const EMPTY: usize = 0;
@@ -84,7 +85,7 @@ impl Parker {
     pub(crate) fn park(
         &self,
         timeout: Option<Duration>,
-        advance_to: impl FnOnce() -> Option<Instant>,
+        advance_to: impl FnOnce() -> Option<AutoAdvance>,
     ) {
         if self.take_notification() {
             return;
@@ -110,7 +111,7 @@ impl Parker {
     fn park_driver(
         &self,
         timeout: Option<Duration>,
-        advance_to: impl FnOnce() -> Option<Instant>,
+        advance_to: impl FnOnce() -> Option<AutoAdvance>,
     ) -> bool {
         let inner = &*self.inner;
         let Some(turn) = inner.driver.try_lock() else {

@@ -54,7 +54,7 @@ use super::spread::Spread;
 use super::task_cell::{Runnable, TaskFuture, TaskMeta};
 use super::task_handle::TaskHandle;
 use super::worker;
-use crate::time::Clock;
+use crate::time::{AutoAdvance, Clock};
 
 /// A slot no thread occupies.
 pub(crate) const SLOT_VACANT: u8 = 0;
@@ -469,7 +469,11 @@ impl Shared {
     /// On a paused clock with the whole runtime idle (every worker parked, no
     /// blocking job, no `block_on` thread awake): the earliest timer deadline
     /// of any group, to jump the clock to. `None` otherwise.
-    pub(crate) fn auto_advance_target(&self) -> Option<std::time::Instant> {
+    ///
+    /// The clock's activity epoch is read first, so that a thread becoming busy
+    /// after these checks stops the jump ([`crate::time::Clock::advance_to_if_idle`]).
+    pub(crate) fn auto_advance_target(&self) -> Option<AutoAdvance> {
+        let epoch = self.clock.activity();
         if !self.clock.is_paused()
             || self.idle.num_unparked() != 0
             || self.blocking.running() != 0
@@ -477,7 +481,8 @@ impl Shared {
         {
             return None;
         }
-        self.groups.iter().filter_map(|g| g.driver.time().next_deadline()).min()
+        let target = self.groups.iter().filter_map(|g| g.driver.time().next_deadline()).min()?;
+        Some(AutoAdvance { target, epoch })
     }
 
     /// On a paused clock, wakes every group's driver holder so it re-evaluates

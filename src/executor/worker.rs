@@ -399,6 +399,9 @@ impl WorkerCore {
             }
         }
         sleeping.fetch_sub(1, Ordering::SeqCst);
+        // Busy again, before any task reads the clock: a paused clock's
+        // auto-advance decided on before this must not go ahead.
+        shared.clock.note_activity();
         bump(&metrics.unparks, 1);
         self.busy_since.set(Instant::now());
         self.settle_timer_batch();

@@ -12,7 +12,7 @@
 //! may run ahead of the real clock after an advance.
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,11 @@ struct Inner {
     ever_paused: AtomicBool,
     /// The virtual-time bookkeeping; read by `now()` once `ever_paused` is set.
     state: Mutex<State>,
+    /// Bumped each time a thread of the runtime becomes busy (a worker leaves
+    /// its park, a `block_on` future is woken) once the clock was ever paused:
+    /// an auto-advance goes ahead only if it has not moved since the runtime
+    /// was found idle (`advance_to_if_idle`).
+    activity: AtomicU64,
 }
 
 /// The virtual-time bookkeeping of a clock.
@@ -71,6 +76,7 @@ impl Clock {
                 origin,
                 ever_paused: AtomicBool::new(start_paused),
                 state: Mutex::new(State { base: origin, unfrozen }),
+                activity: AtomicU64::new(0),
             }),
         }
     }
@@ -140,12 +146,47 @@ impl Clock {
         true
     }
 
-    /// Moves frozen time forward to `t` (auto-advance); never moves it backwards.
+    /// Moves frozen time forward to `t`; never moves it backwards (tests; the
+    /// runtime's auto-advance is [`Clock::advance_to_if_idle`]).
     ///
     /// Returns true if time is frozen (whether or not it moved), false if it runs.
+    #[cfg(test)]
     pub(crate) fn advance_to(&self, t: Instant) -> bool {
         let mut state = self.lock();
         if state.unfrozen.is_some() {
+            return false;
+        }
+        state.base = state.base.max(t);
+        true
+    }
+
+    /// Records that a thread of the runtime became busy: call it before that
+    /// thread reads the clock or registers a timer. One load while the clock
+    /// has never been paused.
+    pub(crate) fn note_activity(&self) {
+        if self.inner.ever_paused.load(Ordering::Acquire) {
+            self.inner.activity.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The activity epoch: read it before checking that the runtime is idle,
+    /// and pass it to [`Clock::advance_to_if_idle`].
+    pub(crate) fn activity(&self) -> u64 {
+        self.inner.activity.load(Ordering::SeqCst)
+    }
+
+    /// Auto-advance: moves frozen time forward to `t` (never backwards) if no
+    /// thread became busy since the activity epoch was `epoch`. The check and
+    /// the move are one step under the lock that every reader of paused time
+    /// takes, so a thread that becomes busy after the check reads the advanced
+    /// time, and one that became busy before it stops the jump (it may be about
+    /// to register a timer due before `t`).
+    ///
+    /// Returns true if time is frozen and the runtime still idle (whether or
+    /// not time moved).
+    pub(crate) fn advance_to_if_idle(&self, t: Instant, epoch: u64) -> bool {
+        let mut state = self.lock();
+        if state.unfrozen.is_some() || self.inner.activity.load(Ordering::SeqCst) != epoch {
             return false;
         }
         state.base = state.base.max(t);

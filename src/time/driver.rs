@@ -45,6 +45,17 @@ const NOT_PARKED: u64 = 0;
 /// registration must unpark it.
 const PARKED_FOREVER: u64 = u64::MAX;
 
+/// An auto-advance of paused time the executor found possible: jump to
+/// `target` if no thread of the runtime became busy since the clock's activity
+/// epoch was `epoch` (read before the runtime was found idle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AutoAdvance {
+    /// The earliest pending deadline of the whole runtime.
+    pub(crate) target: Instant,
+    /// [`Clock::activity`] before the idle checks.
+    pub(crate) epoch: u64,
+}
+
 /// The outcome of [`TimeDriver::park_timeout`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParkTimeout {
@@ -194,17 +205,30 @@ impl TimeDriver {
 
     /// What the parking worker does with the `deadline` `prepare_park` returned:
     /// the poller timeout on a running clock; on a paused clock, either an
-    /// auto-advance to `deadline` (done here, when `idle` says nothing else can make
-    /// progress: every worker idle, no blocking job, `block_on` future not runnable),
+    /// auto-advance to `deadline` (done here, when `idle_since` says nothing else can
+    /// make progress: every worker idle, no blocking job, `block_on` future not runnable),
     /// a zero wait when the deadline has already passed, or a wait without timeout
     /// for a nudge (virtual time does not pass by itself).
-    pub(crate) fn park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout {
+    ///
+    /// `idle_since`: `Some(epoch)` when the executor found the whole runtime idle
+    /// after reading the clock's activity epoch `epoch` ([`Clock::activity`]);
+    /// the jump is then made only if nothing became busy since
+    /// ([`Clock::advance_to_if_idle`]).
+    pub(crate) fn park_timeout(
+        &self,
+        deadline: Option<Instant>,
+        idle_since: Option<u64>,
+    ) -> ParkTimeout {
         if !self.clock.is_paused() {
             let now = self.clock.now();
             return ParkTimeout::Wait(deadline.map(|d| d.saturating_duration_since(now)));
         }
+        if let (Some(d), Some(epoch)) = (deadline, idle_since) {
+            if self.clock.advance_to_if_idle(d, epoch) {
+                return ParkTimeout::Advanced;
+            }
+        }
         match deadline {
-            Some(d) if idle && self.clock.advance_to(d) => ParkTimeout::Advanced,
             // Due already (the clock moved past it some other way): fire it now.
             Some(d) if d <= self.clock.now() => ParkTimeout::Wait(Some(Duration::ZERO)),
             _ => ParkTimeout::Wait(None),

@@ -47,7 +47,7 @@
 //! TimeDriver::process_shard(&self, i: usize) // fire due timers of shard i % shards only
 //! TimeDriver::next_deadline(&self) -> Option<std::time::Instant>  // lock-free lower bound
 //! TimeDriver::prepare_park(&self) -> Option<std::time::Instant>   // wake-up time, recorded
-//! TimeDriver::park_timeout(&self, deadline: Option<Instant>, idle: bool) -> ParkTimeout
+//! TimeDriver::park_timeout(&self, deadline: Option<Instant>, idle_since: Option<u64>) -> ParkTimeout
 //!     // ParkTimeout::Wait(Option<Duration>) | ParkTimeout::Advanced (paused auto-advance done)
 //! TimeDriver::finish_park(&self)
 //! TimeDriver::shutdown(&self)                // idempotent; wakes every timer
@@ -56,6 +56,7 @@
 //! time::Clock::real() / Clock::paused() / Clock::new(start_paused: bool)   // Clone: shares the time
 //! Clock::now(&self) -> std::time::Instant
 //! Clock::pause / resume / advance(Duration) / advance_to(std::time::Instant) -> bool
+//! Clock::note_activity(&self) / activity(&self) -> u64 / advance_to_if_idle(Instant, u64) -> bool
 //! Clock::is_paused(&self) -> bool
 //! time::TIMER_SLACK_NS: u64 = 1_000
 //! time::set_worker_timer_slack() -> io::Result<()>   // sys::set_timer_slack(TIMER_SLACK_NS)
@@ -101,14 +102,23 @@
 //! `Builder::start_paused(true)` builds the driver on `Clock::paused()`;
 //! `hioload::testing::{pause, resume, advance}` act on the current runtime's clock.
 //! While the clock is paused, time moves only when told to. `park_timeout` does the
-//! auto-advance when the executor passes `idle = true`, which it must only do when
-//! every worker is idle, no blocking job runs and the `block_on` future is not
-//! runnable; `clock.advance_to` never moves time backwards, so a racing
-//! `testing::advance` is harmless. With `idle = false` the worker waits for a
+//! auto-advance when the executor passes `idle_since = Some(epoch)`, which it must
+//! only do when every worker is idle, no blocking job runs and no `block_on`
+//! future is runnable, `epoch` being `clock.activity()` read before those checks.
+//! Every thread of the runtime calls `clock.note_activity()` when it becomes busy
+//! (a worker leaving its park, a `block_on` future woken), before it can read the
+//! clock, and `clock.advance_to_if_idle` jumps only if the epoch has not moved,
+//! checking under the lock that every reader of paused time takes: a worker woken
+//! between the checks and the jump (by a spawn from outside) may be about to
+//! register a timer due before the target. The jump never moves time backwards,
+//! so a racing `testing::advance` is harmless. With `None` the worker waits for a
 //! nudge: whoever advances time (`testing::advance`) fires the due timers itself,
-//! and a task that becomes runnable notifies the poller as usual. The worker
-//! computes `idle` once it holds the driver, not before (`executor/park.rs`
-//! says why: a target computed earlier can be older than the last nudge).
+//! and a task that becomes runnable notifies the poller as usual; a worker going
+//! idle nudges the driver holder, which then looks again. The worker computes
+//! the target once it holds the driver, not before (`executor/park.rs` says why:
+//! a target computed earlier can be older than the last nudge). Threads outside
+//! the runtime that read its paused clock (a `Sleep` polled by another executor,
+//! `Handle::spawn_after` from a plain thread) are not counted.
 //!
 //! `next_deadline()` is a lower bound: after an advance to it, `process()` may fire
 //! nothing (the timer sat in a crowded coarse wheel slot and was only cascaded down,
@@ -156,7 +166,7 @@ mod wheel;
 
 pub(crate) use clock::Clock;
 pub(crate) use context::{enter, EnterGuard};
-pub(crate) use driver::{set_worker_timer_slack, ParkTimeout, TimeDriver};
+pub(crate) use driver::{set_worker_timer_slack, AutoAdvance, ParkTimeout, TimeDriver};
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};

@@ -50,7 +50,10 @@ fn auto_advance_loop_reaches_every_deadline_in_order() {
     let mut steps = 0;
     while let Some(deadline) = driver.prepare_park() {
         steps += 1;
-        assert_eq!(driver.park_timeout(Some(deadline), true), ParkTimeout::Advanced);
+        assert_eq!(
+            driver.park_timeout(Some(deadline), Some(driver.clock().activity())),
+            ParkTimeout::Advanced
+        );
         driver.finish_park();
         driver.process();
         for (i, s) in sleeps.iter_mut().enumerate() {
@@ -115,24 +118,43 @@ fn park_timeout_waits_on_real_time_and_advances_paused_time_only_when_idle() {
     let (driver, _) = paused_driver(1);
     let t0 = driver.clock().now();
     let d = t0 + ms(5);
-    assert_eq!(driver.park_timeout(Some(d), false), ParkTimeout::Wait(None), "not idle");
+    assert_eq!(driver.park_timeout(Some(d), None), ParkTimeout::Wait(None), "not idle");
     assert_eq!(driver.clock().now(), t0);
-    assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None), "no timer");
+    assert_eq!(
+        driver.park_timeout(None, Some(driver.clock().activity())),
+        ParkTimeout::Wait(None),
+        "no timer"
+    );
     // A deadline the clock has passed some other way fires at once.
     driver.clock().advance(ms(6));
-    assert_eq!(driver.park_timeout(Some(d), false), ParkTimeout::Wait(Some(Duration::ZERO)));
+    assert_eq!(driver.park_timeout(Some(d), None), ParkTimeout::Wait(Some(Duration::ZERO)));
     let t0 = driver.clock().now();
     let d = t0 + ms(5);
-    assert_eq!(driver.park_timeout(Some(d), true), ParkTimeout::Advanced);
+    assert_eq!(
+        driver.park_timeout(Some(d), Some(driver.clock().activity())),
+        ParkTimeout::Advanced
+    );
     assert_eq!(driver.clock().now(), d);
-    assert_eq!(driver.park_timeout(Some(t0), true), ParkTimeout::Advanced, "never backwards");
+    assert_eq!(
+        driver.park_timeout(Some(t0), Some(driver.clock().activity())),
+        ParkTimeout::Advanced,
+        "never backwards"
+    );
     assert_eq!(driver.clock().now(), d);
+    // A thread that became busy after the runtime was found idle stops the jump
+    // (it may be about to register an earlier timer).
+    let epoch = driver.clock().activity();
+    driver.clock().note_activity();
+    let later = d + ms(5);
+    assert_eq!(driver.park_timeout(Some(later), Some(epoch)), ParkTimeout::Wait(None));
+    assert_eq!(driver.clock().now(), d, "no jump once something became busy");
     driver.clock().resume();
-    match driver.park_timeout(Some(driver.clock().now() + ms(50)), true) {
+    match driver.park_timeout(Some(driver.clock().now() + ms(50)), Some(driver.clock().activity()))
+    {
         ParkTimeout::Wait(Some(t)) => assert!(t <= ms(50) && t > ms(40), "{t:?}"),
         other => panic!("running clock must wait, got {other:?}"),
     }
-    assert_eq!(driver.park_timeout(None, true), ParkTimeout::Wait(None));
+    assert_eq!(driver.park_timeout(None, Some(driver.clock().activity())), ParkTimeout::Wait(None));
 }
 
 #[test]
