@@ -77,6 +77,35 @@ fn spawn_after_shutdown_reports_cancelled() {
 }
 
 #[test]
+fn a_drop_impl_that_spawns_or_sleeps_during_shutdown_does_not_abort_the_process() {
+    // Cleanup in Drop (return a connection to a pool, schedule a close) is a
+    // common pattern; tokio drops pending futures inside its context.
+    struct SpawnsOnDrop(Arc<AtomicUsize>);
+    impl Drop for SpawnsOnDrop {
+        fn drop(&mut self) {
+            let handle = hioload::spawn(async {});
+            drop(hioload::time::sleep(Duration::from_millis(1)));
+            let cancelled = futures_lite::future::block_on(handle).unwrap_err().is_cancelled();
+            assert!(cancelled, "a spawn during shutdown is cancelled");
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let _w = Watchdog::new("spawn_in_drop", Duration::from_secs(30));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = rt(2);
+    for _ in 0..4 {
+        let guard = SpawnsOnDrop(dropped.clone());
+        drop(rt.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 4);
+}
+
+#[test]
 fn dropping_a_runtime_inside_a_task_does_not_deadlock() {
     let _w = Watchdog::new("drop_inside", Duration::from_secs(30));
     let outer = rt(1);

@@ -508,6 +508,12 @@ impl Shared {
         let start = Instant::now();
         let _resize = lock(&self.resize_lock);
         self.shutdown.store(true, Ordering::Release);
+        // The futures dropped below run their `Drop` impls on this thread: inside
+        // the runtime's context, as on a worker, so that a `spawn` there returns
+        // a cancelled handle and a timer can be created (outside a context they
+        // panic, and a panic while async-task drops a future aborts the process).
+        let _enter = context::enter(Entered::Blocking(self.clone()));
+        let _io_and_time = self.enter_group(0, 0);
         for slot in self.slots.iter() {
             slot.unparker.unpark();
         }
