@@ -93,3 +93,54 @@ fn spawn_blocking_panics_are_caught_too() {
     let err = rt.block_on(rt.spawn_blocking(|| panic!("blocking boom"))).unwrap_err();
     assert!(err.is_panic());
 }
+
+/// Completes on its second poll; its `Drop` panics.
+struct PanicsOnDrop(bool);
+
+impl std::future::Future for PanicsOnDrop {
+    type Output = u32;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u32> {
+        if self.0 {
+            return std::task::Poll::Ready(1);
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("drop panics");
+    }
+}
+
+#[test]
+fn a_future_whose_drop_panics_is_a_task_panic_not_a_process_abort() {
+    // async-task aborts the process on a panic while it drops a future; the
+    // task cell drops the future itself and contains it (tokio reports it as
+    // the task's panic).
+    let _w = Watchdog::new("drop_panics", Duration::from_secs(30));
+    let rt = rt(1);
+    let err = rt.block_on(rt.spawn(PanicsOnDrop(false))).unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    let aborted = rt.spawn(async {
+        let _guard = PanicsOnDrop(true);
+        std::future::pending::<()>().await
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    aborted.abort();
+    assert!(rt.block_on(aborted).unwrap_err().is_cancelled());
+    assert_eq!(rt.block_on(rt.spawn(async { 7 })).unwrap(), 7, "the worker is still there");
+    // And at shutdown.
+    drop(rt.spawn(async {
+        let _guard = PanicsOnDrop(true);
+        std::future::pending::<()>().await
+    }));
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+}

@@ -106,6 +106,82 @@ fn a_drop_impl_that_spawns_or_sleeps_during_shutdown_does_not_abort_the_process(
 }
 
 #[test]
+fn dropping_the_runtime_inside_spawn_blocking_returns() {
+    // The pool's shutdown waited for every pool thread to exit, the one
+    // running this job included: it waited for itself.
+    let _w = Watchdog::new("drop_in_blocking", Duration::from_secs(30));
+    let rt = rt(2);
+    let (give, take) = std::sync::mpsc::channel::<hioload::Runtime>();
+    let (done, finished) = std::sync::mpsc::channel();
+    drop(rt.spawn_blocking(move || {
+        drop(take.recv().unwrap());
+        done.send(()).unwrap();
+    }));
+    give.send(rt).unwrap();
+    finished.recv_timeout(Duration::from_secs(10)).expect("the drop returned");
+}
+
+#[test]
+fn a_task_spawned_just_before_its_runtime_is_dropped_from_a_task_is_dropped() {
+    // The child's first poll ran after shutdown had closed the task registry:
+    // it waited in no queue and no registry, and nothing dropped it.
+    let _w = Watchdog::new("drop_in_task_child", Duration::from_secs(60));
+    for round in 0..20 {
+        let rt = rt(1);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (give, take) = std::sync::mpsc::channel::<hioload::Runtime>();
+        let (keep, kept) = std::sync::mpsc::channel();
+        let flag = DropFlag(dropped.clone());
+        drop(rt.spawn(async move {
+            let rt = take.recv().unwrap();
+            let (tx, rx) = futures_channel::oneshot::channel::<()>();
+            keep.send(tx).unwrap(); // never fires: the child waits for ever
+            drop(hioload::spawn(async move {
+                let _flag = flag;
+                let _ = rx.await;
+            }));
+            drop(rt);
+        }));
+        give.send(rt).unwrap();
+        let _sender = kept.recv().unwrap();
+        let done = support::wait_until(Duration::from_secs(5), || dropped.load(Ordering::SeqCst));
+        assert!(done, "round {round}: the child's future outlived its runtime");
+    }
+}
+
+#[test]
+#[allow(clippy::async_yields_async)] // the handle of a task left queued is the point
+fn current_thread_tasks_left_queued_are_dropped_with_the_runtime() {
+    // The slot's deque kept them after block_on returned, and shutdown never
+    // drained it: each such task kept the runtime (and its poller's file
+    // descriptors) alive through its metadata.
+    let _w = Watchdog::new("ct_queued", Duration::from_secs(30));
+    let dropped = Arc::new(AtomicBool::new(false));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let flag = DropFlag(dropped.clone());
+    let queued = rt.block_on(async move {
+        hioload::spawn(async move {
+            let _flag = flag;
+        })
+    });
+    drop(rt);
+    assert!(dropped.load(Ordering::SeqCst), "a queued task outlived the runtime");
+    let err = futures_lite::future::block_on(queued).unwrap_err();
+    assert!(err.is_cancelled());
+    #[cfg(target_os = "linux")]
+    {
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = fds();
+        for _ in 0..20 {
+            let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+            drop(rt.block_on(async { hioload::spawn(async {}) }));
+            drop(rt);
+        }
+        assert!(fds() <= before + 2, "runtimes leaked: {before} -> {} fds", fds());
+    }
+}
+
+#[test]
 fn dropping_a_runtime_inside_a_task_does_not_deadlock() {
     let _w = Watchdog::new("drop_inside", Duration::from_secs(30));
     let outer = rt(1);

@@ -13,6 +13,7 @@
 //!    job's thread is then left behind, detached).
 #![forbid(unsafe_code)]
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -132,6 +133,7 @@ impl BlockingPool {
             builder = builder.stack_size(size);
         }
         let spawned = builder.spawn(move || {
+            POOL.with(|pool| pool.set(Arc::as_ptr(&inner) as usize));
             let _context = enter();
             if let Some(start) = &inner.on_thread_start {
                 start();
@@ -159,13 +161,23 @@ impl BlockingPool {
         self.inner.job_ready.notify_all();
         drop(synced);
         drop(queued);
+        // A job of this pool may be what shuts it down (dropping the runtime
+        // inside `spawn_blocking`): its own thread exits only after the job
+        // returns, so it is not waited for.
+        let this_pool = Arc::as_ptr(&self.inner) as usize;
+        let own = usize::from(POOL.with(Cell::get) == this_pool);
         let synced = lock(&self.inner.synced);
         let _ = self
             .inner
             .all_exited
-            .wait_timeout_while(synced, timeout, |s| s.num_threads > 0)
+            .wait_timeout_while(synced, timeout, |s| s.num_threads > own)
             .unwrap_or_else(|p| p.into_inner());
     }
+}
+
+thread_local! {
+    /// The pool this thread belongs to (its `Inner`'s address), 0 elsewhere.
+    static POOL: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A queued job and its place in the pool's `running` count.
@@ -258,8 +270,7 @@ impl Inner {
     fn exit(&self) {
         let mut synced = lock(&self.synced);
         synced.num_threads -= 1;
-        if synced.num_threads == 0 {
-            self.all_exited.notify_all();
-        }
+        // Every exit: a shutdown run by a pool thread waits for one left.
+        self.all_exited.notify_all();
     }
 }

@@ -457,6 +457,19 @@ impl Shared {
         }
     }
 
+    /// Drops the tasks left in the workers' deques. Once the workers are joined
+    /// only a deque put back in its slot can hold any: the current-thread
+    /// flavour keeps its queued tasks there between `block_on`s, and a task
+    /// queued in a slot holds the runtime (`TaskMeta`), so leaving it there
+    /// would leak the runtime with its poller's file descriptors.
+    fn drain_slots(&self) {
+        for slot in self.slots.iter() {
+            while let Some(runnable) = steal_retrying(|| slot.stealer.steal()) {
+                drop(runnable);
+            }
+        }
+    }
+
     /// Makes `group`'s reactor and timers (timer shard `shard`) current on this thread.
     pub(crate) fn enter_group(&self, group: usize, shard: usize) -> GroupGuard {
         let driver = &self.groups[group].driver;
@@ -526,6 +539,7 @@ impl Shared {
         }
         self.stop_caretakers();
         self.drain_injectors();
+        self.drain_slots();
         self.registry.close();
         for group in self.groups.iter() {
             group.driver.shutdown();

@@ -9,7 +9,11 @@
 //!    shutdown could not find it), and releases the entry when the future is
 //!    dropped; a task that completes in its first poll never touches the
 //!    registry's locks;
-//! 3. counts itself out of the runtime's live tasks when dropped.
+//! 3. counts itself out of the runtime's live tasks when dropped;
+//! 4. drops the user future itself, as soon as it completes or when the task is
+//!    cancelled, catching a panic of its `Drop` (async-task aborts the process
+//!    on a panic while it drops a future): after completion such a panic
+//!    becomes the task's panic, at cancellation it is discarded.
 //!
 //! The task's metadata ([`TaskMeta`]) carries the abort flag that workers read
 //! before running a task, and the task's one reference to its runtime: the
@@ -78,8 +82,9 @@ pin_project_lite::pin_project! {
     /// Wraps a user future: catches panics, registers the task once it waits,
     /// counts it out when dropped.
     pub(crate) struct TaskFuture<'a, F> {
+        // The user future, until it completes (or is dropped at cancellation).
         #[pin]
-        future: F,
+        stage: Stage<F>,
         // The runtime in the task's own metadata (async-task drops the future
         // before the metadata); `None` for blocking jobs.
         owner: Option<&'a Arc<Shared>>,
@@ -90,6 +95,10 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for TaskFuture<'_, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // A cancelled task (abort, shutdown) still holds its future: drop it
+            // here, where a panic of its `Drop` is contained (async-task aborts
+            // the process on a panic while it drops a task's future).
+            drop_contained(this.stage);
             if let Some(owner) = this.owner {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
@@ -100,15 +109,36 @@ pin_project_lite::pin_project! {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A task's user future, or nothing once it is dropped.
+    #[project = StageProj]
+    enum Stage<F> {
+        Running { #[pin] future: F },
+        Dropped,
+    }
+}
+
+/// Drops the user future in `stage` (if still there), containing a panic of its
+/// `Drop`; returns the panic's payload.
+fn drop_contained<F>(mut stage: Pin<&mut Stage<F>>) -> Option<Box<dyn Any + Send + 'static>> {
+    if matches!(*stage, Stage::Dropped) {
+        return None;
+    }
+    // `Pin::set` drops the future in place; should that drop unwind, the place
+    // still receives `Dropped` (assignment writes the new value on unwind too),
+    // so the future is never dropped twice.
+    catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Dropped))).err()
+}
+
 impl<'a, F> TaskFuture<'a, F> {
     /// Wraps `future` as the future of the task whose metadata is `meta`.
     pub(crate) fn new(future: F, meta: &'a TaskMeta) -> Self {
-        TaskFuture { future, owner: meta.owner(), registration: None }
+        TaskFuture { stage: Stage::Running { future }, owner: meta.owner(), registration: None }
     }
 
     /// Wraps a blocking job's future (not tracked by a runtime).
     pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
-        TaskFuture { future, owner: None, registration: None }
+        TaskFuture { stage: Stage::Running { future }, owner: None, registration: None }
     }
 }
 
@@ -116,21 +146,40 @@ impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = TaskOutput<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let future = this.future;
-        // A panic leaves the future in an unknown state; async-task never polls a
-        // completed task again, so the future is only dropped afterwards.
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        let mut this = self.project();
+        let StageProj::Running { future } = this.stage.as_mut().project() else {
+            unreachable!("a task's future polled after it completed");
+        };
+        let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if this.registration.is_none() {
                     if let Some(owner) = this.owner {
                         *this.registration = owner.register_waiting(cx.waker());
+                        if this.registration.is_none() {
+                            // The runtime shut down (its registry is closed)
+                            // while this ran: nothing would drop the task
+                            // while it waits. Scheduled now, it is dropped by
+                            // the schedule function.
+                            cx.waker().wake_by_ref();
+                        }
                     }
                 }
-                Poll::Pending
+                return Poll::Pending;
             }
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(payload) => Poll::Ready(Err(payload)),
+            Ok(Poll::Ready(value)) => Ok(value),
+            // A panic leaves the future in an unknown state: it is only dropped.
+            Err(payload) => Err(payload),
+        };
+        // Done: drop the future now, here, where a panic of its `Drop` becomes
+        // the task's panic (as with tokio) instead of aborting the process
+        // inside async-task.
+        match (drop_contained(this.stage), output) {
+            (Some(payload), Ok(value)) => {
+                // The value goes unread; its own `Drop` is contained too.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+                Poll::Ready(Err(payload))
+            }
+            (_, output) => Poll::Ready(output),
         }
     }
 }
