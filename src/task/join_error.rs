@@ -119,14 +119,11 @@ impl fmt::Debug for JoinError {
 
 impl std::error::Error for JoinError {}
 
+/// Kind `Other` for both outcomes, as tokio's. (Not `Interrupted` for a
+/// cancelled task: std's I/O helpers retry on `Interrupted`.)
 impl From<JoinError> for std::io::Error {
     fn from(err: JoinError) -> std::io::Error {
-        let kind = if err.is_cancelled() {
-            std::io::ErrorKind::Interrupted
-        } else {
-            std::io::ErrorKind::Other
-        };
-        std::io::Error::new(kind, err.to_string())
+        std::io::Error::other(err.to_string())
     }
 }
 

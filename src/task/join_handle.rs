@@ -30,7 +30,8 @@ use crate::executor::{AbortRef, TaskHandle};
 ///     assert!(sleeper.await.unwrap_err().is_cancelled());
 /// });
 /// ```
-#[must_use = "dropping a JoinHandle detaches the task; `.await` it to get its output"]
+// Not `#[must_use]`, as tokio's is not: a ported `tokio::spawn(..);` line must
+// not turn into a warning (dropping the handle detaches the task).
 pub struct JoinHandle<T> {
     /// The executor's handle.
     raw: TaskHandle<T>,
