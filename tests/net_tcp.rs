@@ -223,6 +223,73 @@ fn data_and_reset_arriving_together_give_the_data_then_the_reset() {
     });
 }
 
+/// A peer that writes until the connection breaks: reads of `addr`'s accepted
+/// stream always find data queued.
+fn endless_sender(listener: std::net::TcpListener) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut peer, _) = listener.accept().unwrap();
+        let chunk = [7u8; 64 * 1024];
+        while peer.write_all(&chunk).is_ok() {}
+    })
+}
+
+#[test]
+fn a_timeout_around_a_read_loop_over_queued_data_fires() {
+    // Each read finds data at once, so the loop never meets a Pending by
+    // itself; the cooperative budget makes it yield, and the timeout fires.
+    let _w = Watchdog::new("busy_read_timeout", Duration::from_secs(60));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sender = endless_sender(listener);
+    hioload::block_on(async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        let read_forever = async {
+            let mut buf = [0u8; 16];
+            loop {
+                if stream.read(&mut buf).await? == 0 {
+                    return io::Result::Ok(());
+                }
+            }
+        };
+        let outcome = hioload::time::timeout(Duration::from_millis(20), read_forever).await;
+        assert!(outcome.is_err(), "the read loop ended: {outcome:?}");
+        assert!(start.elapsed() < Duration::from_secs(10), "fired late: {:?}", start.elapsed());
+    });
+    sender.join().unwrap();
+}
+
+#[test]
+fn a_read_loop_over_queued_data_lets_other_tasks_run_on_a_current_thread_runtime() {
+    let _w = Watchdog::new("busy_read_fairness", Duration::from_secs(60));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sender = endless_sender(listener);
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let beats = rt.block_on(async {
+        let beats = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = beats.clone();
+        let heart = hioload::spawn(async move {
+            loop {
+                hioload::time::sleep(Duration::from_millis(1)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        while start.elapsed() < Duration::from_millis(100) {
+            assert!(stream.read(&mut buf).await.unwrap() > 0);
+        }
+        heart.abort();
+        beats.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    drop(rt);
+    sender.join().unwrap();
+    assert!(beats > 5, "a 1 ms heartbeat beat {beats} times in 100 ms of reads");
+}
+
 #[test]
 fn a_timed_out_read_leaves_the_stream_usable() {
     let _w = Watchdog::new("timed_out_read", Duration::from_secs(30));

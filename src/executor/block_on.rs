@@ -21,6 +21,7 @@ use super::context::{self, Entered};
 use super::park::Unparker;
 use super::shared::{lock, Shared};
 use super::worker::WorkerCore;
+use crate::util::coop;
 
 /// Tasks run between two polls of the main future in the current-thread flavour.
 const MAIN_POLL_BUDGET: u32 = 61;
@@ -199,7 +200,7 @@ fn wait<F: Future>(
     loop {
         match notify.main.take() {
             Some(_polling) => {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                if let Poll::Ready(output) = coop::budgeted(|| future.as_mut().poll(&mut cx)) {
                     return Some(output);
                 }
             }
@@ -250,7 +251,7 @@ fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut
     let mut tick = 0u32;
     loop {
         if let Some(_polling) = notify.main.take() {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            if let Poll::Ready(output) = coop::budgeted(|| future.as_mut().poll(&mut cx)) {
                 return output;
             }
         }

@@ -304,7 +304,7 @@ impl WorkerCore {
             return;
         }
         bump(&metrics.polls, 1);
-        task.run();
+        crate::util::coop::budgeted(|| task.run());
     }
 
     /// A searcher about to sleep watches the queues for a few microseconds:

@@ -15,6 +15,7 @@ use super::driver::Reactor;
 use super::ready::{Direction, Ready, ReadyEvent};
 use super::scheduled_io::ScheduledIo;
 use crate::sys::RawSource;
+use crate::util::coop;
 
 /// Source of readiness-future ids (unique per process; ids only need to differ among
 /// the waiters of one handle).
@@ -117,6 +118,9 @@ impl Registration {
         dir: Direction,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> Poll<io::Result<R>> {
+        // The task's cooperative budget (`util/coop.rs`): spent, the operation
+        // yields instead.
+        ready!(coop::poll_proceed(cx));
         loop {
             let seen = ready!(self.poll_ready(cx, dir))?;
             match op() {
@@ -127,9 +131,13 @@ impl Registration {
                     if drained {
                         self.io.clear_bits(seen, dir.interest());
                     }
+                    coop::made_progress();
                     return Poll::Ready(Ok(result));
                 }
-                Err(err) => return Poll::Ready(Err(err)),
+                Err(err) => {
+                    coop::made_progress();
+                    return Poll::Ready(Err(err));
+                }
             }
         }
     }
