@@ -3,7 +3,10 @@
 //! 1. Shrinking marks the highest slots `SLOT_RETIRING` and unparks them; each
 //!    worker hands its queued tasks back to its group's injector and exits
 //!    (`worker.rs`); resize joins them.
-//! 2. Growing starts workers on the next vacant slots, one at a time.
+//! 2. Growing starts workers on the next slots, one at a time. A slot whose
+//!    worker has not taken up its retirement yet (it retired itself: a task of
+//!    that worker shrank the pool, and a worker cannot join itself) keeps that
+//!    worker; one whose worker is leaving is reused once it has left.
 //! 3. Then every group left without a worker gets a caretaker for its driver,
 //!    and groups that have workers again lose theirs (`caretaker.rs`).
 #![forbid(unsafe_code)]
@@ -12,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::config::Flavor;
-use super::shared::{join_worker, lock, Shared, SLOT_RETIRING};
+use super::shared::{join_worker, lock, Shared, SLOT_RETIRING, SLOT_RUNNING, SLOT_VACANT};
 
 impl Shared {
     /// Grows or shrinks the pool to `workers` (see `Runtime::resize`), then
@@ -59,6 +62,25 @@ impl Shared {
             }
         } else {
             for index in current..workers {
+                let slot = &self.slots[index];
+                let kept = slot.state.compare_exchange(
+                    SLOT_RETIRING,
+                    SLOT_RUNNING,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                if kept.is_ok() {
+                    // Its worker is still there and counted: it just goes on.
+                    self.target_workers.store(index + 1, Ordering::SeqCst);
+                    continue;
+                }
+                // A worker that retired itself may still be leaving: the slot
+                // is free once it has put its deque back.
+                while slot.state.load(Ordering::SeqCst) != SLOT_VACANT
+                    || lock(&slot.deque).is_none()
+                {
+                    std::thread::yield_now();
+                }
                 self.idle.add_worker();
                 self.used.fetch_max(index + 1, Ordering::SeqCst);
                 if let Err(err) = self.start_worker(index) {

@@ -60,8 +60,14 @@ use crate::time::{AutoAdvance, Clock};
 pub(crate) const SLOT_VACANT: u8 = 0;
 /// A slot whose worker runs.
 pub(crate) const SLOT_RUNNING: u8 = 1;
-/// A slot whose worker was asked to retire (resize shrank the pool).
+/// A slot whose worker was asked to retire (resize shrank the pool); a resize
+/// that grows the pool again before the worker took it up cancels it (back to
+/// `SLOT_RUNNING`).
 pub(crate) const SLOT_RETIRING: u8 = 2;
+/// A slot whose worker took up its retirement and is leaving (the worker moves
+/// `SLOT_RETIRING` here, then to `SLOT_VACANT` once it is out of the idle
+/// counts; it puts the deque back last).
+pub(crate) const SLOT_EXITING: u8 = 3;
 
 /// Spawns from outside the workers go to the groups in runs of this many.
 ///
@@ -105,7 +111,8 @@ pub(crate) struct Slot {
     pub(crate) parker: Mutex<Option<Parker>>,
     /// Wakes the slot's worker.
     pub(crate) unparker: Unparker,
-    /// `SLOT_VACANT`, `SLOT_RUNNING` or `SLOT_RETIRING`; written by resize and the worker.
+    /// `SLOT_VACANT`, `SLOT_RUNNING`, `SLOT_RETIRING` or `SLOT_EXITING`; written
+    /// by resize and the worker.
     pub(crate) state: AtomicU8,
     /// The slot's group.
     pub(crate) group: usize,
@@ -559,15 +566,17 @@ pub(crate) struct GroupGuard {
 
 /// Joins the thread occupying `slot`, unless it is the calling thread.
 pub(crate) fn join_worker(slot: &Slot) {
-    let handle = lock(&slot.thread).take();
-    if let Some(handle) = handle {
-        if handle.thread().id() == std::thread::current().id() {
-            // Called from this very worker (e.g. dropping the runtime inside a
-            // task): it exits on its own once the current poll returns.
-            return;
-        }
-        let _ = handle.join();
+    let mut thread = lock(&slot.thread);
+    let Some(handle) = thread.take() else { return };
+    if handle.thread().id() == std::thread::current().id() {
+        // Called from this very worker (e.g. dropping the runtime, or resizing
+        // it down, inside a task): it exits on its own once the current poll
+        // returns. The handle stays, for a resize that keeps it after all.
+        *thread = Some(handle);
+        return;
     }
+    drop(thread);
+    let _ = handle.join();
 }
 
 /// Builds a vacant slot of `group`.

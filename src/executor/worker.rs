@@ -34,7 +34,7 @@ use super::config::Flavor;
 use super::context::{self, Entered};
 use super::metrics::bump;
 use super::park::Parker;
-use super::shared::{lock, steal_retrying, Shared, SLOT_RETIRING, SLOT_VACANT};
+use super::shared::{lock, steal_retrying, Shared, SLOT_EXITING, SLOT_RETIRING, SLOT_VACANT};
 use super::task_cell::Runnable;
 use super::timer_batch::{dispatching_timers, Settle, TimerBatch};
 use crate::util::rand::FastRand;
@@ -412,6 +412,15 @@ impl WorkerCore {
         self.shared.slots[self.index].state.load(Ordering::Acquire) == SLOT_RETIRING
     }
 
+    /// Takes up a retirement resize asked for: true if this worker now leaves.
+    /// A resize may cancel the request until then (`resize.rs`).
+    fn take_up_retirement(&self) -> bool {
+        let state = &self.shared.slots[self.index].state;
+        state
+            .compare_exchange(SLOT_RETIRING, SLOT_EXITING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
     /// Periodic work of a busy worker: poll I/O without blocking.
     pub(crate) fn maintenance(&self) {
         let driver = &self.shared.groups[self.group].driver;
@@ -486,7 +495,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     loop {
         let tick = core.next_tick();
         if tick % event_interval == 0 {
-            if shared.is_shutdown() || core.is_retiring() {
+            if shared.is_shutdown() || core.take_up_retirement() {
                 break;
             }
             core.maintenance();
@@ -496,7 +505,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
             core.run_task(task);
             continue;
         }
-        if shared.is_shutdown() || core.is_retiring() {
+        if shared.is_shutdown() || core.take_up_retirement() {
             break;
         }
         if core.spin_for_work() {
