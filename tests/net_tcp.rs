@@ -217,7 +217,12 @@ fn data_and_reset_arriving_together_give_the_data_then_the_reset() {
             .await;
             let end =
                 end.unwrap_or_else(|_| panic!("round {round}: the reset was lost after {tail:?}"));
-            assert_eq!(end.unwrap_err().kind(), io::ErrorKind::ConnectionReset, "round {round}");
+            // Linux resets a socket closed with unread data; elsewhere (Wine's
+            // Windows sockets) the peer may see a plain EOF. Never a hang.
+            if cfg!(target_os = "linux") || end.is_err() {
+                let kind = end.unwrap_err().kind();
+                assert_eq!(kind, io::ErrorKind::ConnectionReset, "round {round}");
+            }
             assert!(b"bye".starts_with(&tail), "round {round}: {tail:?}");
         }
     });
@@ -288,6 +293,35 @@ fn a_read_loop_over_queued_data_lets_other_tasks_run_on_a_current_thread_runtime
     drop(rt);
     sender.join().unwrap();
     assert!(beats > 5, "a 1 ms heartbeat beat {beats} times in 100 ms of reads");
+}
+
+#[test]
+fn a_vectored_read_into_more_buffers_than_the_kernel_takes_works_with_the_hint_on() {
+    // The receive-queue hint reads with recvmsg, which refuses more than 1024
+    // buffers (EMSGSIZE); std's read_vectored caps the count, so must we.
+    let _w = Watchdog::new("vectored_2000", Duration::from_secs(60));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut one = [0u8; 1];
+        for i in 0..3u8 {
+            // Reads that wait for their data: the hint turns on.
+            let send = async {
+                hioload::time::sleep(Duration::from_millis(5)).await;
+                server.write_all(&[i]).await.unwrap();
+            };
+            let (read, ()) = futures_util::future::join(client.read_exact(&mut one), send).await;
+            read.unwrap();
+        }
+        server.write_all(&[7u8; 4096]).await.unwrap();
+        hioload::time::sleep(Duration::from_millis(20)).await;
+        let mut storage = vec![[0u8; 1]; 2000];
+        let mut slices: Vec<io::IoSliceMut<'_>> =
+            storage.iter_mut().map(|b| io::IoSliceMut::new(b)).collect();
+        let n = client.read_vectored(&mut slices).await.unwrap();
+        assert!(n > 0 && n <= 1024, "{n}");
+    });
 }
 
 #[test]

@@ -87,3 +87,23 @@ fn a_timed_out_recv_leaves_the_socket_usable() {
         assert_eq!(got.expect("recv hung").unwrap().0, 4);
     });
 }
+
+#[test]
+fn a_timeout_around_a_send_loop_fires() {
+    // Loopback UDP sends never block: without the cooperative budget on every
+    // socket operation the loop kept its worker and the timeout never fired.
+    let _w = Watchdog::new("udp_send_loop", Duration::from_secs(60));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let fired = rt.block_on(async {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = sink.local_addr().unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let blast = async {
+            for _ in 0..300_000 {
+                socket.send_to(&[0u8; 16], to).await.unwrap();
+            }
+        };
+        hioload::time::timeout(Duration::from_millis(20), blast).await.is_err()
+    });
+    assert!(fired, "300,000 sends ran in one poll");
+}

@@ -274,8 +274,14 @@ fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut
                 break;
             }
         }
-        if !ran && !notify.main.is_woken() {
-            core.park_current_thread(&notify.main.woken);
+        if !ran {
+            if notify.main.is_woken() {
+                // The main future is busy (it yielded, or spent its budget):
+                // still turn the driver once per round, as a park would.
+                core.maintenance();
+            } else {
+                core.park_current_thread(&notify.main.woken);
+            }
         }
     }
 }

@@ -164,13 +164,18 @@ impl Registration {
         dir: Direction,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        // The cooperative budget, as in `poll_io_drained`.
+        std::future::poll_fn(coop::poll_proceed).await;
         loop {
             let seen = self.readiness(dir).await?;
             match op() {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.clear_readiness(seen, dir)
                 }
-                result => return result,
+                result => {
+                    coop::made_progress();
+                    return result;
+                }
             }
         }
     }

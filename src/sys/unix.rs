@@ -252,7 +252,9 @@ pub(crate) fn recv_with_queue_hint(
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // `IoSliceMut` is ABI-compatible with `iovec` on unix (std guarantees it).
         msg.msg_iov = bufs.as_mut_ptr().cast();
-        msg.msg_iovlen = bufs.len() as _;
+        // At most UIO_MAXIOV buffers: the kernel refuses more (EMSGSIZE), and a
+        // vectored read may fill fewer than it was given (std caps it alike).
+        msg.msg_iovlen = bufs.len().min(1024) as _;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&control) as _;
         // SAFETY: `msg` points at `bufs` (valid, writable iovecs) and at `control`
