@@ -167,3 +167,16 @@ fn jump_past_round() {
         assert_eq!(slept, Duration::from_millis(1), "virtual time jumped past a timer");
     }
 }
+
+#[test]
+fn a_sleep_advanced_past_before_its_first_poll_is_ready_at_that_poll() {
+    let _w = Watchdog::new("elapsed_first_poll", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().worker_threads(1).start_paused(true).build().unwrap();
+    rt.block_on(async {
+        let mut nap = Box::pin(sleep(Duration::from_millis(10)));
+        hioload::testing::advance(Duration::from_millis(20)).await;
+        assert!(nap.is_elapsed());
+        let polled = futures_lite::future::poll_once(nap.as_mut()).await;
+        assert!(polled.is_some(), "is_elapsed() but the first poll was Pending");
+    });
+}

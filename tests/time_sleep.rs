@@ -280,3 +280,30 @@ fn a_waker_that_panics_when_its_timer_fires_does_not_take_a_worker_down() {
         assert_eq!(most, 2, "one worker is gone");
     });
 }
+
+#[test]
+fn a_lone_timer_after_a_cancelled_one_fires_on_time_even_with_a_large_slack() {
+    // The request-timeout pattern: arm, cancel, arm a later one. The shard
+    // kept the cancelled timer as its earliest and batched the new one with it
+    // (woken at cancelled + slack: 710 ms late with a 1 s slack).
+    let _w = Watchdog::new("lone_after_cancel", Duration::from_secs(60));
+    let rt = hioload::Runtime::builder()
+        .worker_threads(1)
+        .timer_slack(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let late = rt
+        .block_on(rt.spawn(async {
+            {
+                let mut armed = std::pin::pin!(sleep(Duration::from_millis(10)));
+                assert!(futures_lite::future::poll_once(armed.as_mut()).await.is_none());
+            }
+            let deadline = Instant::now() + Duration::from_millis(300);
+            hioload::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            assert!(now >= deadline, "early");
+            now - deadline
+        }))
+        .unwrap();
+    assert!(late < Duration::from_millis(150), "a lone timer fired {late:?} late (slack 1 s)");
+}

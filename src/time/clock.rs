@@ -160,6 +160,12 @@ impl Clock {
         true
     }
 
+    /// True once the clock has ever been paused (one load): then time may jump,
+    /// and "surely not elapsed yet" shortcuts must read it instead.
+    pub(crate) fn ever_paused(&self) -> bool {
+        self.inner.ever_paused.load(Ordering::Acquire)
+    }
+
     /// Records that a thread of the runtime became busy: call it before that
     /// thread reads the clock or registers a timer. One load while the clock
     /// has never been paused.

@@ -215,6 +215,9 @@ impl TimerEntry {
         if self.key.is_some() {
             return self.poll_registered(cx);
         }
+        // `ahead` came from the clock read at creation; a paused clock may have
+        // been advanced past the deadline since (`testing::advance`).
+        let ahead = ahead && !self.driver().clock().ever_paused();
         if !ahead && deadline <= self.driver().clock().now() {
             return Poll::Ready(());
         }

@@ -44,6 +44,10 @@ struct Synced {
     wheel: Wheel<Filed>,
     /// Set once by `shutdown`; no insert succeeds afterwards.
     is_shutdown: bool,
+    /// The earliest timer was removed (cancelled) and `next`/`wake` still name
+    /// it: the next insert refreshes them rather than batch with a timer that
+    /// is gone.
+    next_stale: bool,
 }
 
 /// One wheel and its lock, plus lock-free copies of its earliest deadline and of
@@ -95,6 +99,15 @@ impl Shard {
         }
         entry.arm(deadline);
         match synced.wheel.insert(deadline, entry) {
+            Ok(key) if synced.next_stale => {
+                // `next` names a cancelled timer: batching the new one with it
+                // would delay a lone timer by up to the slack.
+                synced.next_stale = false;
+                let before = self.wake.load(Ordering::Relaxed);
+                self.refresh_next(&synced);
+                let wake = self.wake.load(Ordering::Relaxed);
+                Inserted::Pending { key, earlier_wake: (wake < before).then_some(wake) }
+            }
             Ok(key) => Inserted::Pending { key, earlier_wake: self.note_insert(deadline) },
             // Not in the wheel after all.
             Err(entry) => Inserted::AlreadyDue(entry.disarm()),
@@ -108,11 +121,21 @@ impl Shard {
         if !synced.wheel.get(key).is_some_and(|held| held.is(state)) {
             return None;
         }
+        let filed_at = synced.wheel.deadline(key);
         let waker = synced.wheel.remove(key).and_then(Filed::into_waker);
         // `next` stays a valid lower bound and is left alone: the next sweep that
         // reaches it refreshes it (one early wake-up of the driver, harmless; a late
-        // one would not be). Keeping it also saves the insert that follows (the
-        // request-timeout pattern: arm, cancel, arm a later one) its `next` store.
+        // one would not be). But an insert must not batch with the removed timer:
+        // an empty wheel says so at once (two stores, the request-timeout pattern:
+        // arm, cancel, arm a later one); otherwise the insert refreshes first.
+        if filed_at.is_some_and(|d| d <= self.next.load(Ordering::Relaxed)) {
+            if synced.wheel.len() == 0 {
+                self.next.store(NO_DEADLINE, Ordering::Release);
+                self.wake.store(NO_DEADLINE, Ordering::Release);
+            } else {
+                synced.next_stale = true;
+            }
+        }
         drop(synced);
         waker
     }
@@ -220,6 +243,8 @@ impl Shard {
     }
 
     /// Recomputes `next` and `wake` from the wheel (lock held by the caller).
+    /// (`next_stale` is cleared by the insert that needs it; a refresh from a
+    /// sweep leaves it set, which costs that insert one more refresh at most.)
     fn refresh_next(&self, synced: &Synced) {
         let next = synced.wheel.next_deadline();
         let wake = next.map_or(NO_DEADLINE, |d| synced.wheel.wake_after(d, self.slack));

@@ -142,6 +142,12 @@ impl<T> Wheel<T> {
         self.nodes.get_mut(key.0 as usize).and_then(|n| n.value.as_mut())
     }
 
+    /// The deadline the entry under `key` is filed at, if it is still in the wheel.
+    pub(crate) fn deadline(&self, key: Key) -> Option<u64> {
+        let node = self.nodes.get(key.0 as usize)?;
+        node.value.as_ref().map(|_| node.deadline)
+    }
+
     /// Removes the entry under `key` and returns its value (`None` if already gone).
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         self.get(key)?;
