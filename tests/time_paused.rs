@@ -180,3 +180,50 @@ fn a_sleep_advanced_past_before_its_first_poll_is_ready_at_that_poll() {
         assert!(polled.is_some(), "is_elapsed() but the first poll was Pending");
     });
 }
+
+/// 200 paused sleeps of random length; the ones that ended at another virtual
+/// time than their deadline.
+async fn chained_sleeps(seed: u64) -> Vec<(Duration, Duration)> {
+    let mut inexact = Vec::new();
+    let mut x = seed * 7919 + 13;
+    for _ in 0..200 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let d = Duration::from_micros(1 + (x >> 33) % 50_000);
+        let before = Instant::now();
+        sleep(d).await;
+        let slept = Instant::now() - before;
+        assert!(slept >= d, "early: {d:?} took {slept:?}");
+        if slept != d {
+            inexact.push((d, slept));
+        }
+    }
+    inexact
+}
+
+#[test]
+fn auto_advance_with_several_groups_never_jumps_past_a_timer_another_group_fired() {
+    // Each group's driver may jump the shared clock. One group's sweep took a
+    // timer out of its wheel and woke its task while that worker still counted
+    // as parked; the other group's driver saw the runtime idle and jumped to
+    // the next deadline before the task read the clock (3 runs in 10; 9 in 10
+    // with one group emptied by a resize and tended by its caretaker).
+    let _w = Watchdog::new("groups_jump_past", Duration::from_secs(120));
+    for resize in [false, true] {
+        let rt = hioload::Runtime::builder()
+            .worker_threads(2)
+            .numa(hioload::topology::Numa::Groups(vec![vec![0], vec![1]]))
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let chains: Vec<_> =
+            (0..6u64).map(|i| rt.handle().spawn_on((i % 2) as usize, chained_sleeps(i))).collect();
+        if resize {
+            std::thread::sleep(Duration::from_millis(20));
+            rt.resize(1).unwrap();
+        }
+        for chain in chains {
+            let inexact = rt.block_on(chain).unwrap();
+            assert!(inexact.is_empty(), "resize {resize}: virtual time jumped: {inexact:?}");
+        }
+    }
+}

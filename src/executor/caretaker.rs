@@ -71,8 +71,10 @@ pub(crate) struct Caretaker {
 impl Caretaker {
     /// Starts the caretaker of group `group`, turning `driver`; `advance_to` is
     /// asked before each wait for the paused-clock auto-advance target
-    /// (`Shared::auto_advance_target`). Returns once the thread runs (so it
-    /// shows under its name).
+    /// (`Shared::auto_advance_target`), and `nudge` wakes every group's driver
+    /// after a turn that jumped paused time or ended a sweep during which an
+    /// auto-advance was refused (`Shared::unpark_drivers`). Returns once the
+    /// thread runs (so it shows under its name).
     ///
     /// # Errors
     ///
@@ -81,6 +83,7 @@ impl Caretaker {
         group: usize,
         driver: Arc<Driver>,
         advance_to: impl Fn() -> Option<AutoAdvance> + Send + 'static,
+        nudge: impl Fn() + Send + 'static,
     ) -> io::Result<Caretaker> {
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, turned) = (stop.clone(), driver.clone());
@@ -90,7 +93,7 @@ impl Caretaker {
                 // It sleeps in the poller like a worker: same timer precision.
                 let _ = crate::time::set_worker_timer_slack();
                 let _ = ready_tx.send(());
-                tend(&turned, &flag, advance_to);
+                tend(&turned, &flag, advance_to, nudge);
             },
         )?;
         // An error means the thread died before it ran: nothing to wait for.
@@ -110,7 +113,12 @@ impl Caretaker {
 }
 
 /// The caretaker's body: protocol steps 1 and 2.
-fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<AutoAdvance>) {
+fn tend(
+    driver: &Driver,
+    stop: &AtomicBool,
+    advance_to: impl Fn() -> Option<AutoAdvance>,
+    nudge: impl Fn(),
+) {
     let turn = loop {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -120,7 +128,7 @@ fn tend(driver: &Driver, stop: &AtomicBool, advance_to: impl Fn() -> Option<Auto
             None => std::thread::sleep(HELD_RETRY),
         }
     };
-    turn_until(&turn, stop, advance_to);
+    turn_until(&turn, stop, advance_to, nudge);
 }
 
 /// Turns the held driver until `stop` is set (`stop` then `Driver::unpark`
@@ -129,9 +137,15 @@ fn turn_until(
     turn: &DriverTurn<'_>,
     stop: &AtomicBool,
     advance_to: impl Fn() -> Option<AutoAdvance>,
+    nudge: impl Fn(),
 ) {
     while !stop.load(Ordering::SeqCst) {
-        turn.wait(None, advance_to(), || {});
+        let turned = turn.wait(None, advance_to(), || {});
+        // What the sweep woke went to the group's injector, where the idle
+        // checks see it: the sweep is over.
+        if turned.moved | (turned.firing && turn.clock().end_firing()) {
+            nudge();
+        }
     }
 }
 
@@ -152,8 +166,10 @@ impl Shared {
             match (needs, caretaker.is_some()) {
                 (true, false) => {
                     let shared = Arc::downgrade(self);
+                    let weak = shared.clone();
                     let advance_to = move || shared.upgrade().and_then(|s| s.auto_advance_target());
-                    match Caretaker::start(g, group.driver.clone(), advance_to) {
+                    let nudge = move || weak.upgrade().map_or((), |s| s.unpark_drivers());
+                    match Caretaker::start(g, group.driver.clone(), advance_to, nudge) {
                         Ok(started) => {
                             *caretaker = Some(started);
                             self.groups_in_care.fetch_add(1, Ordering::SeqCst);
@@ -231,7 +247,7 @@ mod tests {
     #[test]
     fn fires_a_timer_of_its_driver() {
         let driver = driver(Clock::real());
-        let caretaker = Caretaker::start(1, driver.clone(), || None).unwrap();
+        let caretaker = Caretaker::start(1, driver.clone(), || None, || {}).unwrap();
         let (_sleep, fired) = armed_sleep(&driver, Duration::from_millis(20));
         let start = Instant::now();
         fired.recv_timeout(Duration::from_secs(10)).expect("the caretaker fired the timer");
@@ -249,7 +265,7 @@ mod tests {
             let epoch = time.clock().activity();
             time.next_deadline().map(|target| AutoAdvance { target, epoch })
         };
-        let caretaker = Caretaker::start(0, driver.clone(), advance).unwrap();
+        let caretaker = Caretaker::start(0, driver.clone(), advance, || {}).unwrap();
         let start = clock.now();
         let (_sleep, fired) = armed_sleep(&driver, Duration::from_secs(3600));
         fired.recv_timeout(Duration::from_secs(10)).expect("virtual hour passed at once");
@@ -261,7 +277,7 @@ mod tests {
     fn waits_for_a_held_driver_and_stops_promptly() {
         let driver = driver(Clock::real());
         let held = driver.try_lock().unwrap();
-        let caretaker = Caretaker::start(0, driver.clone(), || None).unwrap();
+        let caretaker = Caretaker::start(0, driver.clone(), || None, || {}).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         drop(held);
         let (_sleep, fired) = armed_sleep(&driver, Duration::from_millis(1));
@@ -275,6 +291,6 @@ mod tests {
     fn stop_before_the_driver_is_free_does_not_hang() {
         let driver = driver(Clock::real());
         let _held = driver.try_lock().unwrap();
-        Caretaker::start(0, driver.clone(), || None).unwrap().stop();
+        Caretaker::start(0, driver.clone(), || None, || {}).unwrap().stop();
     }
 }

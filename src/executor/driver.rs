@@ -120,27 +120,47 @@ impl Driver {
     }
 }
 
+/// What a driver turn leaves its caller to finish, on a paused clock only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Turned {
+    /// The sweep was counted ([`Clock::begin_firing`]): call
+    /// [`Clock::end_firing`] once the tasks it woke are queued where the idle
+    /// checks see them, and wake every driver if it says so.
+    pub(crate) firing: bool,
+    /// The turn jumped paused time forward: wake every driver (other groups'
+    /// timers may be due now).
+    pub(crate) moved: bool,
+}
+
 impl DriverTurn<'_> {
+    /// The runtime's clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        self.driver.time.clock()
+    }
+
     /// Steps 1-3 of a turn; waits at most `timeout`. `advance_to` is the
     /// earliest deadline of the whole runtime when it is idle on a paused clock
     /// (auto-advance, made only if nothing became busy since), else `None`. `woke` runs once, as soon as the wait is
     /// over and before any task is woken (the parker leaves its parked state
     /// there: see `park.rs`).
+    ///
+    /// Returns what the caller must finish on a paused clock (see [`Turned`]).
+    #[must_use = "a counted sweep must be ended, and a jump told to the other drivers"]
     pub(crate) fn wait(
         &self,
         timeout: Option<Duration>,
         advance_to: Option<AutoAdvance>,
         woke: impl FnOnce(),
-    ) {
+    ) -> Turned {
         let time = &*self.driver.time;
         let deadline = time.prepare_park();
         let wait = match advance_to {
             Some(adv) => time.park_timeout(Some(adv.target), Some(adv.epoch)),
             None => time.park_timeout(deadline, None),
         };
-        let wait = match wait {
-            ParkTimeout::Advanced => Some(Duration::ZERO),
-            ParkTimeout::Wait(wait) => wait,
+        let (wait, moved) = match wait {
+            ParkTimeout::Advanced { moved } => (Some(Duration::ZERO), moved),
+            ParkTimeout::Wait(wait) => (wait, false),
         };
         let wait = match (wait, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -159,7 +179,12 @@ impl DriverTurn<'_> {
         }
         woke();
         time.finish_park();
+        // On a paused clock the timers this sweep takes out of the wheel wake
+        // tasks that no idle check sees yet (this thread still counts as
+        // parked): another group's driver must not jump past them meanwhile.
+        let firing = time.clock().begin_firing();
         dispatching_timers(|| time.process());
+        Turned { firing, moved }
     }
 
     /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::driver::Driver;
+use super::driver::{Driver, Turned};
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Condvar, Mutex};
 use crate::time::AutoAdvance;
@@ -82,16 +82,23 @@ impl Parker {
     /// notification is pending. Waits in the driver when no other thread holds
     /// it; `advance_to` is asked for the paused-time auto-advance target only then,
     /// once the driver is held (see `park_driver`).
+    ///
+    /// Returns what a driver turn left to finish on a paused clock (see
+    /// `DriverTurn::wait`); nothing after a condvar park.
     pub(crate) fn park(
         &self,
         timeout: Option<Duration>,
         advance_to: impl FnOnce() -> Option<AutoAdvance>,
-    ) {
+    ) -> Turned {
         if self.take_notification() {
-            return;
+            return Turned::default();
         }
-        if !self.park_driver(timeout, advance_to) {
-            self.park_condvar(timeout);
+        match self.park_driver(timeout, advance_to) {
+            Some(turned) => turned,
+            None => {
+                self.park_condvar(timeout);
+                Turned::default()
+            }
         }
     }
 
@@ -100,7 +107,8 @@ impl Parker {
         self.inner.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok()
     }
 
-    /// Waits inside the driver; `false` if another thread holds it.
+    /// Waits inside the driver; `None` if another thread holds it, else what
+    /// the turn left to finish.
     ///
     /// The auto-advance target is computed here, with the driver held, not
     /// before: a nudge ("the runtime may be idle now") goes to whoever waits in
@@ -112,26 +120,24 @@ impl Parker {
         &self,
         timeout: Option<Duration>,
         advance_to: impl FnOnce() -> Option<AutoAdvance>,
-    ) -> bool {
+    ) -> Option<Turned> {
         let inner = &*self.inner;
-        let Some(turn) = inner.driver.try_lock() else {
-            return false;
-        };
+        let turn = inner.driver.try_lock()?;
         if inner.state.compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst).is_err() {
             // Notified in between: consume it and return without waiting.
             inner.state.store(EMPTY, SeqCst);
-            return true;
+            return Some(Turned::default());
         }
         let advance_to = advance_to();
         // Leave PARKED_DRIVER as soon as the wait is over: the batch's wake-ups
         // are scheduled on this worker and may unpark it, and an unpark of a
         // PARKED_DRIVER worker notifies the poller, whose notification is sticky:
         // the next park's wait would return at once for nothing.
-        turn.wait(timeout, advance_to, || inner.state.store(EMPTY, SeqCst));
+        let turned = turn.wait(timeout, advance_to, || inner.state.store(EMPTY, SeqCst));
         // Consume a notification that raced with the wake-up or came from this
         // turn's own wake-ups (the worker re-checks its queues after parking).
         inner.state.store(EMPTY, SeqCst);
-        true
+        Some(turned)
     }
 
     /// Sleeps on the condvar.

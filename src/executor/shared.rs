@@ -498,6 +498,8 @@ impl Shared {
             || self.idle.num_unparked() != 0
             || self.blocking.running() != 0
             || self.block_on_busy.load(Ordering::SeqCst) != 0
+            || self.clock.is_firing()
+            || self.has_pending_work()
         {
             return None;
         }

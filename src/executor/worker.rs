@@ -376,7 +376,21 @@ impl WorkerCore {
         let parker = self.parker.borrow();
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
-            parker.park(timeout, || shared.auto_advance_target());
+            let turned = parker.park(timeout, || shared.auto_advance_target());
+            let mut nudge = turned.moved;
+            if turned.firing {
+                // This park's timer sweep woke tasks onto this worker: the first
+                // went to the LIFO slot, which no other thread sees. Queued
+                // where the idle checks look, they keep a paused clock from
+                // jumping past their deadlines; then the sweep is over.
+                if let Some(task) = self.lifo.take() {
+                    self.local.push(task);
+                }
+                nudge |= shared.clock.end_firing();
+            }
+            if nudge {
+                shared.unpark_drivers();
+            }
             let main_woken = woken.is_some_and(|w| w.load(Ordering::SeqCst));
             if self.has_tasks()
                 || main_woken

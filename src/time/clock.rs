@@ -39,9 +39,9 @@ struct Inner {
     /// The virtual-time bookkeeping; read by `now()` once `ever_paused` is set.
     state: Mutex<State>,
     /// Bumped each time a thread of the runtime becomes busy (a worker leaves
-    /// its park, a `block_on` future is woken) once the clock was ever paused:
-    /// an auto-advance goes ahead only if it has not moved since the runtime
-    /// was found idle (`advance_to_if_idle`).
+    /// its park, a `block_on` future is woken, a parked worker fires timers)
+    /// once the clock was ever paused: an auto-advance goes ahead only if it has
+    /// not moved since the runtime was found idle (`advance_to_if_idle`).
     activity: AtomicU64,
 }
 
@@ -52,6 +52,12 @@ struct State {
     base: Instant,
     /// The real instant from which time runs on from `base`; `None` while paused.
     unfrozen: Option<Instant>,
+    /// Sweeps under way for threads that count as parked (`begin_firing`): the
+    /// tasks they wake are in no queue yet, so the runtime is not idle.
+    firing: usize,
+    /// An auto-advance was refused since the last sweep ended: the sweep that
+    /// ends next makes its caller wake the drivers to look again.
+    refused: bool,
 }
 
 impl Clock {
@@ -75,7 +81,7 @@ impl Clock {
             inner: Arc::new(Inner {
                 origin,
                 ever_paused: AtomicBool::new(start_paused),
-                state: Mutex::new(State { base: origin, unfrozen }),
+                state: Mutex::new(State { base: origin, unfrozen, firing: 0, refused: false }),
                 activity: AtomicU64::new(0),
             }),
         }
@@ -175,6 +181,37 @@ impl Clock {
         }
     }
 
+    /// Before a thread counted as parked fires timers (a driver holder's or a
+    /// caretaker's sweep): while it does, and until the tasks it woke are
+    /// where the idle checks see them, the runtime is not idle, and an
+    /// auto-advance decided before is refused (the epoch moves). Returns
+    /// whether it counted (only once the clock was ever paused); if so, call
+    /// [`Clock::end_firing`] once the woken tasks are queued visibly.
+    pub(crate) fn begin_firing(&self) -> bool {
+        if !self.ever_paused() {
+            return false;
+        }
+        let mut state = self.lock();
+        state.firing += 1;
+        self.inner.activity.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// Ends a [`Clock::begin_firing`] that returned true. Returns true if an
+    /// auto-advance was refused meanwhile and no sweep is left: the caller then
+    /// wakes every driver, so the one refused looks again.
+    #[must_use = "a refused auto-advance waits for the drivers to be woken"]
+    pub(crate) fn end_firing(&self) -> bool {
+        let mut state = self.lock();
+        state.firing -= 1;
+        state.firing == 0 && std::mem::take(&mut state.refused)
+    }
+
+    /// True while some thread fires timers for parked threads.
+    pub(crate) fn is_firing(&self) -> bool {
+        self.ever_paused() && self.lock().firing != 0
+    }
+
     /// The activity epoch: read it before checking that the runtime is idle,
     /// and pass it to [`Clock::advance_to_if_idle`].
     pub(crate) fn activity(&self) -> u64 {
@@ -188,15 +225,22 @@ impl Clock {
     /// time, and one that became busy before it stops the jump (it may be about
     /// to register a timer due before `t`).
     ///
-    /// Returns true if time is frozen and the runtime still idle (whether or
-    /// not time moved).
-    pub(crate) fn advance_to_if_idle(&self, t: Instant, epoch: u64) -> bool {
+    /// Returns `Some(moved)` if time is frozen and the runtime still idle,
+    /// `None` if the jump was refused.
+    pub(crate) fn advance_to_if_idle(&self, t: Instant, epoch: u64) -> Option<bool> {
         let mut state = self.lock();
-        if state.unfrozen.is_some() || self.inner.activity.load(Ordering::SeqCst) != epoch {
-            return false;
+        if state.unfrozen.is_some() {
+            return None;
         }
+        if state.firing != 0 || self.inner.activity.load(Ordering::SeqCst) != epoch {
+            // The thread that made it busy wakes the drivers once it is done
+            // (a sweep ending, a worker parking, a `block_on` poll returning).
+            state.refused = true;
+            return None;
+        }
+        let moved = t > state.base;
         state.base = state.base.max(t);
-        true
+        Some(moved)
     }
 
     /// Locks the bookkeeping; a panic while holding it cannot leave it inconsistent

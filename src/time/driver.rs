@@ -63,7 +63,12 @@ pub(crate) enum ParkTimeout {
     Wait(Option<Duration>),
     /// Paused time was moved to the deadline: `finish_park()`, `process()`, then poll
     /// the poller with a zero timeout (to still collect I/O) and run what woke.
-    Advanced,
+    /// `moved`: time actually moved (it was behind the deadline), so other
+    /// groups' drivers must look at their timers too.
+    Advanced {
+        /// Time moved forward.
+        moved: bool,
+    },
 }
 
 /// All timers of one runtime: one wheel per shard (one shard per worker).
@@ -224,8 +229,8 @@ impl TimeDriver {
             return ParkTimeout::Wait(deadline.map(|d| d.saturating_duration_since(now)));
         }
         if let (Some(d), Some(epoch)) = (deadline, idle_since) {
-            if self.clock.advance_to_if_idle(d, epoch) {
-                return ParkTimeout::Advanced;
+            if let Some(moved) = self.clock.advance_to_if_idle(d, epoch) {
+                return ParkTimeout::Advanced { moved };
             }
         }
         match deadline {

@@ -110,7 +110,14 @@
 //! clock, and `clock.advance_to_if_idle` jumps only if the epoch has not moved,
 //! checking under the lock that every reader of paused time takes: a worker woken
 //! between the checks and the jump (by a spawn from outside) may be about to
-//! register a timer due before the target. The jump never moves time backwards,
+//! register a timer due before the target. A thread that counts as parked but
+//! sweeps timers (a worker waiting in a driver, a caretaker) brackets its sweep
+//! with `clock.begin_firing()` / `end_firing()`: the tasks it wakes are in no
+//! queue the idle checks see until it has queued them, and with several worker
+//! groups another group's driver would otherwise jump past them. A refused jump
+//! is retried when the drivers are woken: by the sweep's end (`end_firing` says
+//! so), a worker parking, a `block_on` poll returning; and a driver whose jump
+//! moved time wakes the others (their timers may be due). The jump never moves time backwards,
 //! so a racing `testing::advance` is harmless. With `None` the worker waits for a
 //! nudge: whoever advances time (`testing::advance`) fires the due timers itself,
 //! and a task that becomes runnable notifies the poller as usual; a worker going
