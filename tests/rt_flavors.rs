@@ -178,6 +178,33 @@ fn bad_builder_values_fail_build_naming_the_value() {
             },
             "max_worker_threads",
         ),
+        (
+            {
+                // Overflowed computing the default maximum.
+                let mut b = hioload::Runtime::builder();
+                b.worker_threads(usize::MAX);
+                b
+            },
+            "worker_threads must be at most",
+        ),
+        (
+            {
+                // Allocated a slot per worker up front: the process aborted.
+                let mut b = hioload::Runtime::builder();
+                b.max_worker_threads(1 << 40);
+                b
+            },
+            "max_worker_threads must be at most",
+        ),
+        (
+            {
+                // std panics on a thread name with a NUL byte.
+                let mut b = hioload::Runtime::builder();
+                b.worker_threads(1).thread_name("a\0b");
+                b
+            },
+            "NUL",
+        ),
     ];
     for (mut builder, name) in cases {
         let err = builder.build().unwrap_err();
@@ -240,4 +267,57 @@ fn resize_grows_and_shrinks_while_tasks_run_losing_none() {
     assert_eq!(rt.resize(0).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     let ct = hioload::Builder::new_current_thread().build().unwrap();
     assert_eq!(ct.resize(2).unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+}
+
+#[test]
+fn callbacks_that_panic_do_not_hang_the_runtime() {
+    let _w = Watchdog::new("panicking_callbacks", Duration::from_secs(60));
+    // A worker or pool thread whose start hook panicked died while still
+    // counted: every task hung, and so did dropping the runtime.
+    let rt = hioload::Runtime::builder()
+        .worker_threads(1)
+        .on_thread_start(|| panic!("on_thread_start panics"))
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+    assert_eq!(rt.block_on(rt.spawn_blocking(|| 2)).unwrap(), 2);
+    drop(rt);
+    // A stop hook that panicked left the retired slot taken: the next grow spun.
+    let rt = hioload::Runtime::builder()
+        .worker_threads(2)
+        .on_thread_stop(|| panic!("on_thread_stop panics"))
+        .build()
+        .unwrap();
+    rt.resize(1).unwrap();
+    rt.resize(2).unwrap();
+    assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+    drop(rt);
+    // A name function that panicked left its slot marked running with no thread.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let rt = hioload::Runtime::builder()
+        .worker_threads(1)
+        .thread_name_fn(move || {
+            if counted.fetch_add(1, Ordering::SeqCst) == 1 {
+                panic!("thread_name_fn panics");
+            }
+            "named".to_string()
+        })
+        .build()
+        .unwrap();
+    let err = rt.resize(2).unwrap_err();
+    assert!(err.to_string().contains("thread_name_fn"), "{err}");
+    rt.resize(2).unwrap();
+    assert_eq!(rt.block_on(rt.spawn(async { 4 })).unwrap(), 4);
+}
+
+#[test]
+fn a_blocking_job_no_thread_can_run_is_cancelled_not_lost() {
+    // The pool could not start a thread (a stack no OS gives) and none was
+    // left: the job stayed queued and its handle waited for ever.
+    let _w = Watchdog::new("unstartable_pool", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().thread_stack_size(1 << 44).build();
+    let Ok(rt) = rt else { return }; // a platform that refuses the size up front is fine too
+    let err = rt.block_on(rt.spawn_blocking(|| 1)).unwrap_err();
+    assert!(err.is_cancelled(), "{err:?}");
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::config::{Callback, Config};
+use super::config::{run_hook, Callback, Config};
 use super::context;
 use super::shared::lock;
 use super::task_cell::Runnable;
@@ -135,21 +135,25 @@ impl BlockingPool {
         let spawned = builder.spawn(move || {
             POOL.with(|pool| pool.set(Arc::as_ptr(&inner) as usize));
             let _context = enter();
-            if let Some(start) = &inner.on_thread_start {
-                start();
-            }
+            run_hook(inner.on_thread_start.as_ref());
             inner.run();
-            if let Some(stop) = &inner.on_thread_stop {
-                stop();
-            }
+            run_hook(inner.on_thread_stop.as_ref());
             inner.exit();
         });
         if spawned.is_err() {
-            // Out of threads: undo the count; queued jobs wait for a running
-            // thread, or are dropped at shutdown (their handles read cancelled).
+            // Out of threads: undo the count. Queued jobs wait for a running
+            // thread; with none left, nothing would ever run them: they are
+            // dropped (their handles read cancelled).
             let mut synced = lock(&self.inner.synced);
             synced.num_threads -= 1;
+            let orphaned = if synced.num_threads == 0 {
+                std::mem::take(&mut synced.queue)
+            } else {
+                VecDeque::new()
+            };
             self.inner.all_exited.notify_all();
+            drop(synced);
+            drop(orphaned);
         }
     }
 

@@ -8,6 +8,16 @@ use std::time::Duration;
 /// A callback run on runtime threads (start/stop hooks).
 pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
 
+/// Runs a start/stop hook, if set, containing its panic: the panic hook has
+/// reported it, and the thread goes on with its own bookkeeping (a worker
+/// that died in its hook would still count as running, and a pool thread
+/// would never count itself out; both hung the runtime).
+pub(crate) fn run_hook(hook: Option<&Callback>) {
+    if let Some(hook) = hook {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook()));
+    }
+}
+
 /// Single- or multi-threaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {

@@ -231,10 +231,22 @@ impl Shared {
     /// Starts a worker thread on slot `index`; returns once it runs (and, when
     /// pinning, once it is pinned: a pinning failure is returned here).
     pub(crate) fn start_worker(self: &Arc<Self>, index: usize) -> std::io::Result<()> {
+        // The user's name function first, before any state changes: a panic
+        // of it, or a name the OS cannot take (std would panic on the NUL
+        // byte), is this start's error.
+        let name =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.config.thread_name)()))
+                .map_err(|_| std::io::Error::other("the thread_name_fn callback panicked"))?;
+        if name.contains('\0') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("thread name {name:?} contains a NUL byte"),
+            ));
+        }
         self.slots[index].state.store(SLOT_RUNNING, Ordering::SeqCst);
         let shared = self.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
-        let mut builder = std::thread::Builder::new().name((self.config.thread_name)());
+        let mut builder = std::thread::Builder::new().name(name);
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
         }

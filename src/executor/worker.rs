@@ -502,9 +502,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // Sub-millisecond timers need less than the default 50 us of timer slack;
     // `Unsupported` off Linux is fine.
     let _ = crate::time::set_worker_timer_slack();
-    if let Some(start) = &shared.config.on_thread_start {
-        start();
-    }
+    super::config::run_hook(shared.config.on_thread_start.as_ref());
     let event_interval = shared.config.event_interval;
     loop {
         let tick = core.next_tick();
@@ -529,9 +527,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     }
     let retiring = !shared.is_shutdown();
     core.release(retiring);
-    if let Some(stop) = &shared.config.on_thread_stop {
-        stop();
-    }
+    super::config::run_hook(shared.config.on_thread_stop.as_ref());
     drop(_io_and_time);
     drop(_enter);
     let core = Rc::try_unwrap(core).expect("worker core still referenced after the loop");

@@ -24,6 +24,12 @@ const DEFAULT_TIMER_SLACK: Duration = Duration::from_micros(32);
 /// Largest `timer_slack` accepted.
 const MAX_TIMER_SLACK: Duration = Duration::from_secs(1);
 
+/// The most worker slots a runtime may have (`worker_threads`,
+/// `max_worker_threads`): each slot costs a deque and its bookkeeping up front,
+/// and far more threads than CPUs only add switching. Linux's largest
+/// configurations have 8192 CPUs.
+const MAX_WORKERS: usize = 8192;
+
 /// Builds a [`Runtime`] with custom settings.
 ///
 /// Replaces `tokio::runtime::Builder`. `Runtime::builder()` starts a
@@ -146,13 +152,16 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `build()` fails with `InvalidInput` if below `worker_threads`.
+    /// `build()` fails with `InvalidInput` if below `worker_threads` or above 8192.
     pub fn max_worker_threads(&mut self, max: usize) -> &mut Self {
         self.max_worker_threads = Some(max);
         self
     }
 
-    /// Names every runtime thread `name`.
+    /// Names every worker thread `name` (blocking-pool threads are named
+    /// `hioload-blocking`, caretakers `hioload-care-gN`).
+    ///
+    /// `build()` fails with `InvalidInput` if `name` contains a NUL byte.
     ///
     /// # Default
     ///
@@ -163,7 +172,9 @@ impl Builder {
         self
     }
 
-    /// Names runtime threads with a function called once per thread.
+    /// Names worker threads with a function called once per thread (also when
+    /// `resize` starts one). A name with a NUL byte, or a panic of `f`, makes
+    /// `build()` (or that `resize`) fail with an error.
     pub fn thread_name_fn(&mut self, f: impl Fn() -> String + Send + Sync + 'static) -> &mut Self {
         self.thread_name = Arc::new(f);
         self
@@ -180,12 +191,15 @@ impl Builder {
     }
 
     /// Runs `f` on every runtime thread (workers and blocking pool) when it starts.
+    /// A panic of `f` is reported by the panic hook and contained: the thread
+    /// runs on.
     pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_start = Some(Arc::new(f));
         self
     }
 
-    /// Runs `f` on every runtime thread before it exits.
+    /// Runs `f` on every runtime thread before it exits. A panic of `f` is
+    /// reported by the panic hook and contained: the thread exits as usual.
     pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Self {
         self.on_thread_stop = Some(Arc::new(f));
         self
@@ -394,12 +408,18 @@ impl Builder {
             Flavor::MultiThread => self.worker_threads.unwrap_or(cpus),
         };
         check(workers >= 1, || format!("worker_threads must be at least 1 (got {workers})"))?;
+        check(workers <= MAX_WORKERS, || {
+            format!("worker_threads must be at most {MAX_WORKERS} (got {workers})")
+        })?;
         let max_workers = match self.flavor {
             Flavor::CurrentThread => 1,
-            Flavor::MultiThread => {
-                self.max_worker_threads.unwrap_or_else(|| (4 * cpus.max(workers)).max(64))
-            }
+            Flavor::MultiThread => self
+                .max_worker_threads
+                .unwrap_or_else(|| cpus.max(workers).saturating_mul(4).clamp(64, MAX_WORKERS)),
         };
+        check(max_workers <= MAX_WORKERS, || {
+            format!("max_worker_threads must be at most {MAX_WORKERS} (got {max_workers})")
+        })?;
         check(max_workers >= workers, || {
             format!(
                 "max_worker_threads must be at least worker_threads ({workers}) (got {max_workers})"
