@@ -13,40 +13,69 @@
 use std::fmt;
 use std::io;
 
+/// One more than the largest CPU id [`parse`] accepts.
+///
+/// Linux builds for at most 8192 CPUs today (`CONFIG_NR_CPUS`); 1 << 16 leaves room
+/// for growth while keeping a corrupt or hostile list such as `0-99999999999` from
+/// allocating gigabytes (or overflowing the capacity) before anything checks it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // sysfs is read on Linux only
+pub(crate) const MAX_CPUS: usize = 1 << 16;
+
 /// Parses a cpulist such as `"0-3,8-11"` (whitespace around it is ignored, an empty
 /// list is valid) into sorted, deduplicated CPU ids.
 ///
 /// # Errors
 ///
-/// `ErrorKind::InvalidData` naming the token that is not `N` or `N-M` with `N <= M`.
+/// `ErrorKind::InvalidData` naming the token that is empty (`"0,,2"`), is not `N` or
+/// `N-M` with `N <= M`, or names a CPU id not below [`MAX_CPUS`].
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // sysfs is read on Linux only
 pub(crate) fn parse(list: &str) -> io::Result<Vec<usize>> {
-    let mut cpus = Vec::new();
-    for token in list.trim().split(',').filter(|t| !t.trim().is_empty()) {
-        let (first, last) = parse_range(token.trim()).ok_or_else(|| {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    // Whether each id is present: bounded by MAX_CPUS however often ranges repeat,
+    // and already sorted and deduplicated.
+    let mut present = Vec::new();
+    for token in list.trim().split(',') {
+        let (first, last) = parse_range(token.trim()).map_err(|why| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("bad CPU list {list:?}: {token:?} is not `N` or `N-M` with N <= M"),
+                format!("bad CPU list {list:?}: {token:?} {why}"),
             )
         })?;
-        cpus.extend(first..=last);
+        if present.len() <= last {
+            present.resize(last + 1, false);
+        }
+        present[first..=last].fill(true);
     }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(cpus)
+    Ok(present.iter().enumerate().filter(|&(_, &p)| p).map(|(cpu, _)| cpu).collect())
 }
 
-/// Parses one token, `N` or `N-M`; `None` if it is neither or `N > M`.
+/// Parses one token, `N` or `N-M`; the error says why it is neither, for [`parse`]'s
+/// message.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // sysfs is read on Linux only
-fn parse_range(token: &str) -> Option<(usize, usize)> {
+fn parse_range(token: &str) -> Result<(usize, usize), String> {
+    if token.is_empty() {
+        return Err("is empty (two commas in a row, or one at an end)".to_owned());
+    }
+    let not_a_range = || "is not `N` or `N-M` with N <= M".to_owned();
     let (first, last) = match token.split_once('-') {
-        Some((first, last)) => (first.trim().parse().ok()?, last.trim().parse().ok()?),
+        Some((first, last)) => (
+            first.trim().parse().map_err(|_| not_a_range())?,
+            last.trim().parse().map_err(|_| not_a_range())?,
+        ),
         None => {
-            let cpu = token.parse().ok()?;
+            let cpu = token.parse().map_err(|_| not_a_range())?;
             (cpu, cpu)
         }
     };
-    (first <= last).then_some((first, last))
+    if first > last {
+        return Err(not_a_range());
+    }
+    if last >= MAX_CPUS {
+        return Err(format!("names CPU {last}, past the largest supported id {}", MAX_CPUS - 1));
+    }
+    Ok((first, last))
 }
 
 /// Prints a slice of CPU ids in cpulist format: `[0, 1, 2, 3, 8]` prints `0-3,8`.
@@ -103,6 +132,39 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bad}");
             assert!(err.to_string().contains(bad), "{err} should name {bad:?}");
         }
+    }
+
+    #[test]
+    fn rejects_empty_tokens_naming_the_list() {
+        for bad in [",", "0,,2", "0,", ",3", " , "] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+            assert!(err.to_string().contains("is empty"), "{err}");
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err} should name {bad:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_ids_past_the_bound_without_allocating_them() {
+        // The first would overflow the capacity, the second ask for ~800 GB.
+        for bad in ["0-18446744073709551614", "0-99999999999", "65536", "3,0-65536"] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bad}");
+            assert!(err.to_string().contains("past the largest supported id 65535"), "{err}");
+        }
+        let err = parse("0-99999999999").unwrap_err().to_string();
+        assert!(err.contains("\"0-99999999999\" names CPU 99999999999"), "{err}");
+        // An id that does not fit a usize is a bad token, not a panic.
+        assert!(parse("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn accepts_the_largest_id_and_repeated_ranges() {
+        assert_eq!(parse("65535").unwrap(), vec![65535]);
+        assert_eq!(parse("0-65535").unwrap().len(), MAX_CPUS);
+        // Repeats cost no more memory than one range.
+        let repeated = vec!["0-65535"; 1000].join(",");
+        assert_eq!(parse(&repeated).unwrap().len(), MAX_CPUS);
     }
 
     #[test]
