@@ -123,6 +123,10 @@ impl Runtime {
     }
 
     /// Live counters of this runtime.
+    ///
+    /// A `RuntimeMetrics` holds the runtime's shared state: kept after the
+    /// runtime is dropped, it keeps that state (and its poller's file
+    /// descriptors) alive until it is dropped too, as a `Handle` does.
     pub fn metrics(&self) -> RuntimeMetrics {
         self.handle.metrics()
     }
