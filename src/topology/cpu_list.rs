@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(parse("65535").unwrap(), vec![65535]);
         assert_eq!(parse("0-65535").unwrap().len(), MAX_CPUS);
         // Repeats cost no more memory than one range.
-        let repeated = vec!["0-65535"; 3].join(",");
+        let repeated = ["0-65535"; 3].join(",");
         assert_eq!(parse(&repeated).unwrap().len(), MAX_CPUS);
     }
 
