@@ -144,3 +144,33 @@ fn a_future_whose_drop_panics_is_a_task_panic_not_a_process_abort() {
     std::thread::sleep(Duration::from_millis(20));
     drop(rt);
 }
+
+#[test]
+fn is_finished_after_abort_waits_for_the_destructor() {
+    // async-task calls an aborted task finished once it is closed, before the
+    // worker drops its future; tokio promises the destructor has run.
+    struct SlowDrop(Arc<AtomicBool>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(100));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _w = Watchdog::new("is_finished_destructor", Duration::from_secs(30));
+    let rt = rt(2);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = SlowDrop(dropped.clone());
+    let (started, running) = std::sync::mpsc::channel();
+    let task = rt.spawn(async move {
+        let _guard = guard;
+        started.send(()).unwrap();
+        std::future::pending::<()>().await
+    });
+    running.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    task.abort();
+    while !task.is_finished() {
+        std::thread::yield_now();
+    }
+    assert!(dropped.load(Ordering::SeqCst), "finished while its destructor ran");
+}

@@ -44,3 +44,17 @@ fn drop_guard_cancels_and_owned_future_is_static() {
     let kept = CancellationToken::new().drop_guard().disarm();
     assert!(!kept.is_cancelled());
 }
+
+#[test]
+fn a_descendant_is_cancelled_even_when_the_tokens_between_are_dropped() {
+    // A parent holds its children weakly: a dropped intermediate token used to
+    // take the path to its descendants with it (tokio-util keeps the tree).
+    let root = CancellationToken::new();
+    let grandchild = root.child_token().child_token();
+    let middle = root.child_token();
+    let below_dropped = middle.child_token().child_token();
+    drop(middle);
+    root.cancel();
+    assert!(grandchild.is_cancelled());
+    assert!(below_dropped.is_cancelled());
+}

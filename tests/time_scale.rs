@@ -190,3 +190,23 @@ fn timers_after_shutdown_fail_clearly_not_hang() {
         + err.downcast_ref::<&str>().copied().unwrap_or("");
     assert!(msg.contains("runtime"), "{msg}");
 }
+
+#[test]
+fn spawn_after_counts_the_delay_from_the_call() {
+    // The delay used to start at the task's first poll: a busy worker added
+    // its queueing time to it.
+    let _w = Watchdog::new("spawn_after_from_call", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().worker_threads(1).build().unwrap();
+    let (busy, blocked) = std::sync::mpsc::channel();
+    drop(rt.spawn(async move {
+        busy.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // holds the only worker
+    }));
+    blocked.recv().unwrap();
+    let start = std::time::Instant::now();
+    let delayed =
+        rt.handle().spawn_after(Duration::from_millis(100), async { std::time::Instant::now() });
+    let ran = rt.block_on(delayed).unwrap().duration_since(start);
+    assert!(ran >= Duration::from_millis(100), "early: {ran:?}");
+    assert!(ran < Duration::from_millis(280), "{ran:?}: the delay ran from the first poll");
+}

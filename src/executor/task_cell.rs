@@ -59,12 +59,23 @@ pub(crate) struct TaskMeta {
     /// tokio's): the handle never reaches the runtime through it, and the
     /// runtime's own state survives a panicking task by design.
     pub(crate) owner: Option<AssertUnwindSafe<Arc<Shared>>>,
+    /// Set once the user future has been dropped (a runtime task: after it
+    /// completed, or at its cancellation). async-task reports an aborted task
+    /// finished as soon as it is closed, before its future is dropped; tokio's
+    /// `is_finished` promises the destructor has run: `JoinHandle::is_finished`
+    /// also asks this.
+    pub(crate) future_gone: AtomicBool,
 }
 
 impl TaskMeta {
     /// Metadata of a task of `owner` spawned in `group`.
     pub(crate) fn new(owner: Arc<Shared>, group: usize) -> TaskMeta {
-        TaskMeta { aborted: AtomicBool::new(false), group, owner: Some(AssertUnwindSafe(owner)) }
+        TaskMeta {
+            aborted: AtomicBool::new(false),
+            group,
+            owner: Some(AssertUnwindSafe(owner)),
+            future_gone: AtomicBool::new(false),
+        }
     }
 
     /// The runtime of a runtime task (`None` for a blocking job).
@@ -90,6 +101,8 @@ pin_project_lite::pin_project! {
         owner: Option<&'a Arc<Shared>>,
         // The task's registry entry, from its first `Pending` on.
         registration: Option<Registration>,
+        // The metadata's `future_gone` (runtime tasks), set once `stage` is dropped.
+        gone: Option<&'a AtomicBool>,
     }
 
     impl<F> PinnedDrop for TaskFuture<'_, F> {
@@ -99,6 +112,7 @@ pin_project_lite::pin_project! {
             // here, where a panic of its `Drop` is contained (async-task aborts
             // the process on a panic while it drops a task's future).
             drop_contained(this.stage);
+            mark_gone(*this.gone);
             if let Some(owner) = this.owner {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
@@ -130,15 +144,27 @@ fn drop_contained<F>(mut stage: Pin<&mut Stage<F>>) -> Option<Box<dyn Any + Send
     catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Dropped))).err()
 }
 
+/// Records that the user future was dropped.
+fn mark_gone(gone: Option<&AtomicBool>) {
+    if let Some(gone) = gone {
+        gone.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl<'a, F> TaskFuture<'a, F> {
     /// Wraps `future` as the future of the task whose metadata is `meta`.
     pub(crate) fn new(future: F, meta: &'a TaskMeta) -> Self {
-        TaskFuture { stage: Stage::Running { future }, owner: meta.owner(), registration: None }
+        TaskFuture {
+            stage: Stage::Running { future },
+            owner: meta.owner(),
+            registration: None,
+            gone: Some(&meta.future_gone),
+        }
     }
 
     /// Wraps a blocking job's future (not tracked by a runtime).
     pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
-        TaskFuture { stage: Stage::Running { future }, owner: None, registration: None }
+        TaskFuture { stage: Stage::Running { future }, owner: None, registration: None, gone: None }
     }
 }
 
@@ -173,7 +199,9 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // Done: drop the future now, here, where a panic of its `Drop` becomes
         // the task's panic (as with tokio) instead of aborting the process
         // inside async-task.
-        match (drop_contained(this.stage), output) {
+        let dropped = drop_contained(this.stage);
+        mark_gone(*this.gone);
+        match (dropped, output) {
             (Some(payload), Ok(value)) => {
                 // The value goes unread; its own `Drop` is contained too.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));

@@ -48,6 +48,14 @@ impl AbortRef {
         meta.aborted.store(true, Ordering::Release);
         self.waker.wake_by_ref();
     }
+
+    /// Whether the task's future has been dropped (always true for a blocking
+    /// job, which the runtime does not track).
+    pub(crate) fn future_gone(&self) -> bool {
+        // SAFETY: see `# Invariants`: `self.waker` keeps the allocation alive.
+        let meta = unsafe { self.meta.as_ref() };
+        meta.owner().is_none() || meta.future_gone.load(Ordering::Acquire)
+    }
 }
 
 /// The executor's join handle.
@@ -80,9 +88,11 @@ impl<T> TaskHandle<T> {
         self.abort.clone()
     }
 
-    /// Whether the task's future completed or was dropped.
+    /// Whether the task's future completed or was dropped, its destructor
+    /// included (async-task alone says so for an aborted task as soon as it is
+    /// closed, before the worker has dropped its future).
     pub(crate) fn is_finished(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| t.is_finished())
+        self.task.as_ref().is_some_and(|t| t.is_finished()) && self.abort.future_gone()
     }
 }
 

@@ -152,16 +152,17 @@ impl Handle {
         })
     }
 
-    /// Spawns `future` to start after `delay` (see [`Handle::spawn_at`]).
+    /// Spawns `future` to start after `delay`, counted from this call (see
+    /// [`Handle::spawn_at`]).
     pub fn spawn_after<F>(&self, delay: std::time::Duration, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn(async move {
-            crate::time::sleep(delay).await;
-            future.await
-        })
+        // The deadline now, on this runtime's clock: counted from the task's
+        // first poll, a busy runtime would add its queueing delay to `delay`.
+        let now = crate::time::Instant::from_std(self.shared().clock.now());
+        self.spawn_at(now.saturating_add(delay), future)
     }
 
     /// Runs a blocking closure on this runtime's blocking pool.

@@ -47,12 +47,20 @@ pub struct CancellationToken {
 }
 
 /// One node of the token tree.
+///
+/// A parent holds its children weakly (a dropped child is pruned lazily), and a
+/// child holds its parent strongly: a node whose token was dropped stays as
+/// long as a descendant does, so a cancel still reaches that descendant
+/// (`root.child_token().child_token()` is cancelled with `root`, as with
+/// tokio-util).
 #[derive(Default)]
 struct Node {
     /// Mirror of `Synced::cancelled` for lock-free reads.
     cancelled: AtomicBool,
     /// Waiters and children.
     synced: Mutex<Synced>,
+    /// Keeps the parent's node, and with it the path from the root, alive.
+    _parent: Option<Arc<Node>>,
 }
 
 /// A node's state behind its lock.
@@ -78,7 +86,9 @@ impl CancellationToken {
     ///
     /// A child of an already cancelled token starts cancelled.
     pub fn child_token(&self) -> CancellationToken {
-        let child = CancellationToken::new();
+        let child = CancellationToken {
+            node: Arc::new(Node { _parent: Some(self.node.clone()), ..Node::default() }),
+        };
         let mut synced = self.node.lock();
         if synced.cancelled {
             drop(synced);
