@@ -301,3 +301,411 @@ fn competing_turners_lose_no_wakeups() {
         turners.into_iter().for_each(|t| t.join().unwrap());
     });
 }
+
+// ---------------------------------------------------------------------------
+// Review tests (oneshot path): opposite directions, cancellation, coop, drained.
+// ---------------------------------------------------------------------------
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream as StdTcp};
+use std::sync::atomic::AtomicUsize;
+
+/// Runs `f` on its own thread; panics if it does not finish within `secs`.
+fn watchdog<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: hung for {secs}s (lost wake-up?)"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
+    }
+}
+
+/// (non-blocking ours, blocking peer) TCP pair on loopback.
+fn tcp_pair() -> (StdTcp, StdTcp) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = StdTcp::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    (ours, peer)
+}
+
+fn flag_waker() -> (std::task::Waker, Arc<AtomicUsize>) {
+    let n = Arc::new(AtomicUsize::new(0));
+    let c = n.clone();
+    (
+        waker_fn::waker_fn(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }),
+        n,
+    )
+}
+
+/// Turns `reactor` on this thread until `cond` or 3 s.
+fn turn_until(reactor: &Reactor, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        let _ = reactor.try_turn(Some(Duration::from_millis(10)));
+    }
+    cond()
+}
+
+/// Fills our send buffer (and the peer's receive buffer) until `WouldBlock`, then
+/// drains our receive side, and checks both waits really sleep.
+fn make_both_not_ready(reactor: &Reactor, ours: &Async<StdTcp>) {
+    // Flush the registration's first edges (edge mode) so ticks are stable.
+    while reactor.try_turn(Some(Duration::ZERO)).is_some_and(|r| r.unwrap() > 0) {}
+    let chunk = [7u8; 65536];
+    for _ in 0..10_000 {
+        match ours.try_write_with(|s| (&*s).write(&chunk)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut buf = [0u8; 65536];
+    while ours.try_read_with(|s| (&*s).read(&mut buf)).is_ok() {}
+    // A dispatch between snapshot and WouldBlock may keep a bit: retry.
+    for _ in 0..50 {
+        let r = poll_once(pin!(ours.readable())).is_pending();
+        let w = poll_once(pin!(ours.writable())).is_pending();
+        if r && w {
+            return;
+        }
+        let _ = ours.try_write_with(|s| (&*s).write(&chunk));
+        while ours.try_read_with(|s| (&*s).read(&mut buf)).is_ok() {}
+    }
+    panic!("could not make both directions not ready");
+}
+
+fn each_mode_manual(test: impl Fn(Arc<Reactor>, bool)) {
+    for edge in [true, false] {
+        let reactor = Arc::new(Reactor::with_mode(64, edge).unwrap());
+        let _enter = enter(reactor.clone());
+        test(reactor, edge);
+    }
+}
+
+/// Reads everything the peer has queued towards us, on the peer side.
+fn peer_drain(peer: &mut StdTcp) -> usize {
+    peer.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0;
+    loop {
+        match peer.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Our side may still be pushing queued data.
+                thread::sleep(Duration::from_millis(20));
+                match peer.read(&mut buf) {
+                    Ok(n) if n > 0 => total += n,
+                    _ => break,
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    peer.set_nonblocking(false).unwrap();
+    total
+}
+
+#[test]
+fn opposite_directions_each_woken_by_its_own_event() {
+    each_mode_manual(|reactor, edge| {
+        let (ours, mut peer) = tcp_pair();
+        let ours = Async::new(ours).unwrap();
+        make_both_not_ready(&reactor, &ours);
+        let (rw, rn) = flag_waker();
+        let (ww, wn) = flag_waker();
+        let mut r = pin!(ours.readable());
+        let mut w = pin!(ours.writable());
+        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
+        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_pending());
+        peer.write_all(b"x").unwrap();
+        assert!(
+            turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: reader not woken"
+        );
+        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_ready());
+        assert_eq!(wn.load(Ordering::SeqCst), 0, "edge={edge}: writer woken by a read event");
+        // The read event must not have disarmed the writer's interest.
+        assert!(peer_drain(&mut peer) > 0);
+        assert!(
+            turn_until(&reactor, || wn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: writer lost its wake-up"
+        );
+        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_ready());
+    });
+}
+
+#[test]
+fn writer_event_keeps_reader_armed() {
+    each_mode_manual(|reactor, edge| {
+        let (ours, mut peer) = tcp_pair();
+        let ours = Async::new(ours).unwrap();
+        make_both_not_ready(&reactor, &ours);
+        let (rw, rn) = flag_waker();
+        let (ww, wn) = flag_waker();
+        let mut r = pin!(ours.readable());
+        let mut w = pin!(ours.writable());
+        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_pending());
+        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
+        assert!(peer_drain(&mut peer) > 0);
+        assert!(
+            turn_until(&reactor, || wn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: writer not woken"
+        );
+        assert_eq!(rn.load(Ordering::SeqCst), 0);
+        peer.write_all(b"y").unwrap();
+        assert!(
+            turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: reader lost its wake-up"
+        );
+        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_ready());
+    });
+}
+
+#[test]
+fn cancelled_armed_waiter_leaves_other_direction_and_socket_working() {
+    each_mode_manual(|reactor, edge| {
+        let (ours, mut peer) = tcp_pair();
+        let ours = Async::new(ours).unwrap();
+        make_both_not_ready(&reactor, &ours);
+        let (ww, wn) = flag_waker();
+        let mut w = pin!(ours.writable());
+        {
+            // Reader armed, then cancelled.
+            let (rw, _) = flag_waker();
+            let mut r = pin!(ours.readable());
+            assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
+            assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_pending());
+        }
+        // Data arrives for nobody: the event must not leave the writer disarmed.
+        peer.write_all(b"z").unwrap();
+        for _ in 0..5 {
+            let _ = reactor.try_turn(Some(Duration::from_millis(10)));
+        }
+        assert_eq!(wn.load(Ordering::SeqCst), 0);
+        assert!(peer_drain(&mut peer) > 0);
+        assert!(
+            turn_until(&reactor, || wn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: writer lost its wake-up"
+        );
+        // The read readiness of the unobserved event is kept.
+        assert!(poll_once(pin!(ours.readable())).is_ready(), "edge={edge}: read event lost");
+        let mut buf = [0; 8];
+        assert_eq!(ours.try_read_with(|s| (&*s).read(&mut buf)).unwrap(), 1);
+        // A cancelled writer, then a reader: same in reverse.
+        make_both_not_ready(&reactor, &ours);
+        let (rw, rn) = flag_waker();
+        let mut r = pin!(ours.readable());
+        {
+            let (ww2, _) = flag_waker();
+            let mut w2 = pin!(ours.writable());
+            assert!(w2.as_mut().poll(&mut Context::from_waker(&ww2)).is_pending());
+            assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
+        }
+        assert!(peer_drain(&mut peer) > 0);
+        for _ in 0..5 {
+            let _ = reactor.try_turn(Some(Duration::from_millis(10)));
+        }
+        peer.write_all(b"q").unwrap();
+        assert!(
+            turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
+            "edge={edge}: reader lost its wake-up"
+        );
+    });
+}
+
+#[test]
+fn coop_pending_wakes_and_next_wait_is_armed() {
+    use crate::util::coop;
+    each_mode_manual(|reactor, edge| {
+        let (ours, mut peer) = tcp_pair();
+        let ours = Async::new(ours).unwrap();
+        make_both_not_ready(&reactor, &ours);
+        let (waker, wakes) = flag_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 16];
+        // Budget spent: Pending, and woken at once (not left without interest).
+        let p = coop::budgeted(|| {
+            (0..coop::BUDGET).for_each(|_| coop::made_progress());
+            ours.poll_read_with(&mut cx, |s| (&*s).read(&mut buf))
+        });
+        assert!(p.is_pending());
+        assert_eq!(wakes.load(Ordering::SeqCst), 1, "edge={edge}: coop Pending without a wake");
+        // The re-poll (fresh budget) finds nothing and must arm the direction.
+        let p = coop::budgeted(|| ours.poll_read_with(&mut cx, |s| (&*s).read(&mut buf)));
+        assert!(p.is_pending());
+        peer.write_all(b"abc").unwrap();
+        assert!(
+            turn_until(&reactor, || wakes.load(Ordering::SeqCst) > 1),
+            "edge={edge}: no wake after coop"
+        );
+        let p = coop::budgeted(|| ours.poll_read_with(&mut cx, |s| (&*s).read(&mut buf)));
+        assert!(matches!(p, Poll::Ready(Ok(3))), "edge={edge}: {p:?}");
+        // Budget spent while data is there: the data stays readable afterwards.
+        peer.write_all(b"def").unwrap();
+        assert!(turn_until(&reactor, || poll_once(pin!(ours.readable())).is_ready()));
+        let p = coop::budgeted(|| {
+            (0..coop::BUDGET).for_each(|_| coop::made_progress());
+            ours.poll_read_with(&mut cx, |s| (&*s).read(&mut buf))
+        });
+        assert!(p.is_pending());
+        let p = coop::budgeted(|| ours.poll_read_with(&mut cx, |s| (&*s).read(&mut buf)));
+        assert!(matches!(p, Poll::Ready(Ok(3))), "edge={edge}: {p:?}");
+    });
+}
+
+/// Stress: one task reads and another writes the same socket concurrently; every
+/// wait in both directions follows a real `WouldBlock`, with competing turners.
+#[test]
+fn stress_concurrent_read_and_write_one_socket() {
+    const BYTES: usize = 4 << 20;
+    for edge in [true, false] {
+        watchdog(60, &format!("stress edge={edge}"), move || {
+            let driver = TestDriver::start(edge);
+            let stop = Arc::new(AtomicBool::new(false));
+            let turner = {
+                let (reactor, stop) = (driver.reactor.clone(), stop.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = reactor.try_turn(Some(Duration::ZERO));
+                        thread::yield_now();
+                    }
+                })
+            };
+            let (ours, peer) = tcp_pair();
+            let ours = Arc::new(Async::new(ours).unwrap());
+            let peer_r = peer.try_clone().unwrap();
+            let mut peer_w = peer;
+            // Peer: slow-ish reader and bursty writer.
+            let pr = thread::spawn(move || {
+                let mut peer_r = peer_r;
+                let mut buf = vec![0u8; 7000];
+                let mut total = 0;
+                while total < BYTES {
+                    let n = peer_r.read(&mut buf).unwrap();
+                    assert!(n > 0);
+                    total += n;
+                    if total % 7 == 0 {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let pw = thread::spawn(move || {
+                let chunk = vec![1u8; 3000];
+                let mut sent = 0;
+                let mut i = 0u32;
+                while sent < BYTES {
+                    let n = (BYTES - sent).min(1 + (i as usize * 7919) % 3000);
+                    peer_w.write_all(&chunk[..n]).unwrap();
+                    sent += n;
+                    i += 1;
+                    if i % 16 == 0 {
+                        thread::sleep(Duration::from_micros(50));
+                    }
+                }
+                peer_w
+            });
+            let reader = {
+                let (ours, reactor) = (ours.clone(), driver.reactor.clone());
+                thread::spawn(move || {
+                    let _e = enter(reactor);
+                    let mut buf = vec![0u8; 5000];
+                    let mut total = 0;
+                    while total < BYTES {
+                        total += block_on(ours.read_with(|s| (&*s).read(&mut buf))).unwrap();
+                    }
+                })
+            };
+            let writer = {
+                let (ours, reactor) = (ours.clone(), driver.reactor.clone());
+                thread::spawn(move || {
+                    let _e = enter(reactor);
+                    let chunk = vec![2u8; 60000];
+                    let mut sent = 0;
+                    while sent < BYTES {
+                        let n = (BYTES - sent).min(chunk.len());
+                        sent += block_on(ours.write_with(|s| (&*s).write(&chunk[..n]))).unwrap();
+                    }
+                })
+            };
+            reader.join().unwrap();
+            writer.join().unwrap();
+            pr.join().unwrap();
+            let _peer = pw.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            turner.join().unwrap();
+        });
+    }
+}
+
+/// Stress of the poll_* path (shared poll slots) with the TCP queue hint (drained clear).
+#[test]
+fn stress_poll_read_drained_and_poll_write() {
+    const ROUNDS: usize = 3000;
+    for edge in [true, false] {
+        watchdog(60, &format!("drained edge={edge}"), move || {
+            let driver = TestDriver::start(edge);
+            let (ours, peer) = tcp_pair();
+            let ours = Arc::new(crate::net::TcpStream::from_std(ours).unwrap());
+            let mut peer_r = peer.try_clone().unwrap();
+            let mut peer_w = peer;
+            // Peer echoes back what it gets in odd pieces.
+            let echo = thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let mut total = 0;
+                while total < ROUNDS * 8 {
+                    let n = peer_r.read(&mut buf).unwrap();
+                    assert!(n > 0);
+                    total += n;
+                    for piece in buf[..n].chunks(3) {
+                        peer_w.write_all(piece).unwrap();
+                        if total % 5 == 0 {
+                            thread::yield_now();
+                        }
+                    }
+                }
+            });
+            let reader = {
+                let (ours, reactor) = (ours.clone(), driver.reactor.clone());
+                thread::spawn(move || {
+                    let _e = enter(reactor);
+                    let mut buf = [0u8; 8];
+                    let mut total = 0;
+                    while total < ROUNDS * 8 {
+                        let n = block_on(std::future::poll_fn(|cx| {
+                            crate::util::coop::budgeted(|| ours.poll_read_priv(cx, &mut buf))
+                        }))
+                        .unwrap();
+                        assert!(n > 0);
+                        total += n;
+                    }
+                })
+            };
+            let _e = enter(driver.reactor.clone());
+            for i in 0..ROUNDS {
+                let msg = (i as u64).to_le_bytes();
+                let mut off = 0;
+                while off < 8 {
+                    off += block_on(std::future::poll_fn(|cx| {
+                        crate::util::coop::budgeted(|| ours.poll_write_priv(cx, &msg[off..]))
+                    }))
+                    .unwrap();
+                }
+                if i % 10 == 0 {
+                    thread::yield_now();
+                }
+            }
+            reader.join().unwrap();
+            echo.join().unwrap();
+        });
+    }
+}
