@@ -143,7 +143,7 @@ fn turn_until(
         let turned = turn.wait(None, advance_to(), || {});
         // What the sweep woke went to the group's injector, where the idle
         // checks see it: the sweep is over.
-        if turned.moved | (turned.firing && turn.clock().end_firing()) {
+        if turned.finish(turn.clock()) {
             nudge();
         }
     }

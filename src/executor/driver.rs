@@ -132,6 +132,15 @@ pub(crate) struct Turned {
     pub(crate) moved: bool,
 }
 
+impl Turned {
+    /// Ends a counted sweep (call it once the tasks the sweep woke are queued
+    /// where the idle checks see them); true if every driver must be woken.
+    pub(crate) fn finish(self, clock: &Clock) -> bool {
+        let refused = self.firing && clock.end_firing();
+        self.moved || refused
+    }
+}
+
 impl DriverTurn<'_> {
     /// The runtime's clock.
     pub(crate) fn clock(&self) -> &Clock {

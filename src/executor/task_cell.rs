@@ -111,8 +111,7 @@ pin_project_lite::pin_project! {
             // A cancelled task (abort, shutdown) still holds its future: drop it
             // here, where a panic of its `Drop` is contained (async-task aborts
             // the process on a panic while it drops a task's future).
-            drop_contained(this.stage);
-            mark_gone(*this.gone);
+            drop_contained(this.stage, *this.gone);
             if let Some(owner) = this.owner {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
@@ -133,22 +132,23 @@ pin_project_lite::pin_project! {
 }
 
 /// Drops the user future in `stage` (if still there), containing a panic of its
-/// `Drop`; returns the panic's payload.
-fn drop_contained<F>(mut stage: Pin<&mut Stage<F>>) -> Option<Box<dyn Any + Send + 'static>> {
+/// `Drop`, and records that it is gone in `gone` (a runtime task's
+/// `TaskMeta::future_gone`); returns the panic's payload.
+fn drop_contained<F>(
+    mut stage: Pin<&mut Stage<F>>,
+    gone: Option<&AtomicBool>,
+) -> Option<Box<dyn Any + Send + 'static>> {
     if matches!(*stage, Stage::Dropped) {
         return None;
     }
     // `Pin::set` drops the future in place; should that drop unwind, the place
     // still receives `Dropped` (assignment writes the new value on unwind too),
     // so the future is never dropped twice.
-    catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Dropped))).err()
-}
-
-/// Records that the user future was dropped.
-fn mark_gone(gone: Option<&AtomicBool>) {
+    let payload = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Dropped))).err();
     if let Some(gone) = gone {
         gone.store(true, std::sync::atomic::Ordering::Release);
     }
+    payload
 }
 
 impl<'a, F> TaskFuture<'a, F> {
@@ -199,9 +199,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // Done: drop the future now, here, where a panic of its `Drop` becomes
         // the task's panic (as with tokio) instead of aborting the process
         // inside async-task.
-        let dropped = drop_contained(this.stage);
-        mark_gone(*this.gone);
-        match (dropped, output) {
+        match (drop_contained(this.stage, *this.gone), output) {
             (Some(payload), Ok(value)) => {
                 // The value goes unread; its own `Drop` is contained too.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));

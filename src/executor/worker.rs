@@ -340,6 +340,14 @@ impl WorkerCore {
         was
     }
 
+    /// Moves the LIFO slot's task to the back of the local queue, where other
+    /// threads see it.
+    fn spill_lifo(&self) {
+        if let Some(task) = self.lifo.take() {
+            self.local.push(task);
+        }
+    }
+
     /// Whether the LIFO slot or local queue holds a task.
     fn has_tasks(&self) -> bool {
         // `Cell<Option<_>>` cannot be peeked; take and put back.
@@ -377,18 +385,14 @@ impl WorkerCore {
         let parker = parker.as_ref().expect("a running worker holds its parker");
         loop {
             let turned = parker.park(timeout, || shared.auto_advance_target());
-            let mut nudge = turned.moved;
             if turned.firing {
                 // This park's timer sweep woke tasks onto this worker: the first
                 // went to the LIFO slot, which no other thread sees. Queued
                 // where the idle checks look, they keep a paused clock from
                 // jumping past their deadlines; then the sweep is over.
-                if let Some(task) = self.lifo.take() {
-                    self.local.push(task);
-                }
-                nudge |= shared.clock.end_firing();
+                self.spill_lifo();
             }
-            if nudge {
+            if turned.finish(&shared.clock) {
                 shared.unpark_drivers();
             }
             let main_woken = woken.is_some_and(|w| w.load(Ordering::SeqCst));
@@ -474,9 +478,7 @@ impl WorkerCore {
 
     /// Keeps queued tasks for the next `block_on` and puts the core back.
     pub(crate) fn into_slot_keeping_tasks(self) {
-        if let Some(task) = self.lifo.take() {
-            self.local.push(task);
-        }
+        self.spill_lifo();
         if self.stop_searching() {
             self.shared.idle.transition_worker_from_searching();
         }

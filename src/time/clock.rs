@@ -89,7 +89,7 @@ impl Clock {
 
     /// The current time of this clock.
     pub(crate) fn now(&self) -> Instant {
-        if !self.inner.ever_paused.load(Ordering::Acquire) {
+        if !self.ever_paused() {
             return real_now();
         }
         let state = self.lock();
@@ -120,7 +120,7 @@ impl Clock {
 
     /// True while the clock is paused.
     pub(crate) fn is_paused(&self) -> bool {
-        self.inner.ever_paused.load(Ordering::Acquire) && self.lock().unfrozen.is_none()
+        self.ever_paused() && self.lock().unfrozen.is_none()
     }
 
     /// Freezes time; returns false (and changes nothing) if it already was frozen.
@@ -176,7 +176,7 @@ impl Clock {
     /// thread reads the clock or registers a timer. One load while the clock
     /// has never been paused.
     pub(crate) fn note_activity(&self) {
-        if self.inner.ever_paused.load(Ordering::Acquire) {
+        if self.ever_paused() {
             self.inner.activity.fetch_add(1, Ordering::SeqCst);
         }
     }
