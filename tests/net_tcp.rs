@@ -122,6 +122,24 @@ fn peer_close_gives_eof_to_a_waiting_reader() {
     });
 }
 
+/// Reads `stream` until EOF or an error, for at most 5 s: what it read, and how
+/// it ended (`None`: still open after 5 s).
+async fn read_until_end(stream: &mut TcpStream) -> (Vec<u8>, Option<io::Result<()>>) {
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 64];
+    let end = hioload::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => tail.extend_from_slice(&buf[..n]),
+                Err(err) => return Err(err),
+            }
+        }
+    })
+    .await;
+    (tail, end.ok())
+}
+
 #[test]
 fn data_and_fin_arriving_together_give_the_data_then_eof() {
     // The case that makes "clear readiness after a read that emptied the
@@ -158,18 +176,8 @@ fn data_and_fin_arriving_together_give_the_data_then_eof() {
             server.write_all(b"bye").await.unwrap();
             drop(server);
             hioload::time::sleep(Duration::from_millis(5 + u64::from(round % 3) * 10)).await;
-            let mut tail = Vec::new();
-            let read = hioload::time::timeout(Duration::from_secs(5), async {
-                loop {
-                    let n = client.read(&mut buf).await?;
-                    if n == 0 {
-                        return io::Result::Ok(());
-                    }
-                    tail.extend_from_slice(&buf[..n]);
-                }
-            })
-            .await;
-            read.unwrap_or_else(|_| panic!("round {round}: EOF lost after {tail:?}")).unwrap();
+            let (tail, end) = read_until_end(&mut client).await;
+            end.unwrap_or_else(|| panic!("round {round}: EOF lost after {tail:?}")).unwrap();
             assert_eq!(tail, b"bye");
         }
     });
@@ -204,19 +212,9 @@ fn data_and_reset_arriving_together_give_the_data_then_the_reset() {
             server.write_all(b"bye").await.unwrap();
             drop(server);
             hioload::time::sleep(Duration::from_millis(5 + u64::from(round % 3) * 10)).await;
-            let mut tail = Vec::new();
-            let end = hioload::time::timeout(Duration::from_secs(5), async {
-                loop {
-                    match client.read(&mut buf).await {
-                        Ok(0) => return Ok(()),
-                        Ok(n) => tail.extend_from_slice(&buf[..n]),
-                        Err(err) => return Err(err),
-                    }
-                }
-            })
-            .await;
+            let (tail, end) = read_until_end(&mut client).await;
             let end =
-                end.unwrap_or_else(|_| panic!("round {round}: the reset was lost after {tail:?}"));
+                end.unwrap_or_else(|| panic!("round {round}: the reset was lost after {tail:?}"));
             // Linux resets a socket closed with unread data; elsewhere (Wine's
             // Windows sockets) the peer may see a plain EOF. Never a hang.
             if cfg!(target_os = "linux") || end.is_err() {

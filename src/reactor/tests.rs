@@ -3,10 +3,10 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::io;
-use std::net::UdpSocket;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream as StdTcp, UdpSocket};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -302,13 +302,8 @@ fn competing_turners_lose_no_wakeups() {
     });
 }
 
-// ---------------------------------------------------------------------------
-// Review tests (oneshot path): opposite directions, cancellation, coop, drained.
-// ---------------------------------------------------------------------------
-
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream as StdTcp};
-use std::sync::atomic::AtomicUsize;
+// Both directions of one TCP socket, in both modes: what one direction's event
+// (or a cancelled waiter, or a spent cooperative budget) leaves to the other.
 
 /// Runs `f` on its own thread; panics if it does not finish within `secs`.
 fn watchdog<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -353,6 +348,13 @@ fn turn_until(reactor: &Reactor, mut cond: impl FnMut() -> bool) -> bool {
         let _ = reactor.try_turn(Some(Duration::from_millis(10)));
     }
     cond()
+}
+
+/// Turns `reactor` five times (up to 50 ms), whatever happens.
+fn turn_for_a_while(reactor: &Reactor) {
+    for _ in 0..5 {
+        let _ = reactor.try_turn(Some(Duration::from_millis(10)));
+    }
 }
 
 /// Fills our send buffer (and the peer's receive buffer) until `WouldBlock`, then
@@ -417,58 +419,54 @@ fn peer_drain(peer: &mut StdTcp) -> usize {
 
 #[test]
 fn opposite_directions_each_woken_by_its_own_event() {
-    each_mode_manual(|reactor, edge| {
-        let (ours, mut peer) = tcp_pair();
-        let ours = Async::new(ours).unwrap();
-        make_both_not_ready(&reactor, &ours);
-        let (rw, rn) = flag_waker();
-        let (ww, wn) = flag_waker();
-        let mut r = pin!(ours.readable());
-        let mut w = pin!(ours.writable());
-        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
-        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_pending());
-        peer.write_all(b"x").unwrap();
-        assert!(
-            turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
-            "edge={edge}: reader not woken"
-        );
-        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_ready());
-        assert_eq!(wn.load(Ordering::SeqCst), 0, "edge={edge}: writer woken by a read event");
-        // The read event must not have disarmed the writer's interest.
-        assert!(peer_drain(&mut peer) > 0);
-        assert!(
-            turn_until(&reactor, || wn.load(Ordering::SeqCst) > 0),
-            "edge={edge}: writer lost its wake-up"
-        );
-        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_ready());
-    });
-}
-
-#[test]
-fn writer_event_keeps_reader_armed() {
-    each_mode_manual(|reactor, edge| {
-        let (ours, mut peer) = tcp_pair();
-        let ours = Async::new(ours).unwrap();
-        make_both_not_ready(&reactor, &ours);
-        let (rw, rn) = flag_waker();
-        let (ww, wn) = flag_waker();
-        let mut r = pin!(ours.readable());
-        let mut w = pin!(ours.writable());
-        assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_pending());
-        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
-        assert!(peer_drain(&mut peer) > 0);
-        assert!(
-            turn_until(&reactor, || wn.load(Ordering::SeqCst) > 0),
-            "edge={edge}: writer not woken"
-        );
-        assert_eq!(rn.load(Ordering::SeqCst), 0);
-        peer.write_all(b"y").unwrap();
-        assert!(
-            turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
-            "edge={edge}: reader lost its wake-up"
-        );
-        assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_ready());
-    });
+    // Both directions wait; one direction's event must neither wake the other
+    // nor disarm its interest (in oneshot mode every event disarms the handle).
+    for read_first in [true, false] {
+        each_mode_manual(|reactor, edge| {
+            let (ours, mut peer) = tcp_pair();
+            let ours = Async::new(ours).unwrap();
+            make_both_not_ready(&reactor, &ours);
+            let (rw, rn) = flag_waker();
+            let (ww, wn) = flag_waker();
+            let mut r = pin!(ours.readable());
+            let mut w = pin!(ours.writable());
+            // Armed in either order too.
+            for arm_read in [read_first, !read_first] {
+                let armed = if arm_read {
+                    r.as_mut().poll(&mut Context::from_waker(&rw))
+                } else {
+                    w.as_mut().poll(&mut Context::from_waker(&ww))
+                };
+                assert!(armed.is_pending());
+            }
+            // Data towards us readies our reading; the peer draining readies
+            // our writing.
+            let ready = |read: bool, peer: &mut StdTcp| {
+                if read {
+                    peer.write_all(b"x").unwrap();
+                } else {
+                    assert!(peer_drain(peer) > 0);
+                }
+            };
+            let (first, second) = if read_first { (&rn, &wn) } else { (&wn, &rn) };
+            let what = if read_first { ["reader", "writer"] } else { ["writer", "reader"] };
+            ready(read_first, &mut peer);
+            assert!(
+                turn_until(&reactor, || first.load(Ordering::SeqCst) > 0),
+                "edge={edge}: {} not woken",
+                what[0]
+            );
+            assert_eq!(second.load(Ordering::SeqCst), 0, "edge={edge}: {} woken", what[1]);
+            ready(!read_first, &mut peer);
+            assert!(
+                turn_until(&reactor, || second.load(Ordering::SeqCst) > 0),
+                "edge={edge}: {} lost its wake-up",
+                what[1]
+            );
+            assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_ready());
+            assert!(w.as_mut().poll(&mut Context::from_waker(&ww)).is_ready());
+        });
+    }
 }
 
 #[test]
@@ -488,9 +486,7 @@ fn cancelled_armed_waiter_leaves_other_direction_and_socket_working() {
         }
         // Data arrives for nobody: the event must not leave the writer disarmed.
         peer.write_all(b"z").unwrap();
-        for _ in 0..5 {
-            let _ = reactor.try_turn(Some(Duration::from_millis(10)));
-        }
+        turn_for_a_while(&reactor);
         assert_eq!(wn.load(Ordering::SeqCst), 0);
         assert!(peer_drain(&mut peer) > 0);
         assert!(
@@ -512,9 +508,7 @@ fn cancelled_armed_waiter_leaves_other_direction_and_socket_working() {
             assert!(r.as_mut().poll(&mut Context::from_waker(&rw)).is_pending());
         }
         assert!(peer_drain(&mut peer) > 0);
-        for _ in 0..5 {
-            let _ = reactor.try_turn(Some(Duration::from_millis(10)));
-        }
+        turn_for_a_while(&reactor);
         peer.write_all(b"q").unwrap();
         assert!(
             turn_until(&reactor, || rn.load(Ordering::SeqCst) > 0),
