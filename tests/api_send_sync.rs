@@ -35,6 +35,9 @@ fn task_types() {
     sync::<hioload::JoinError>();
     send::<hioload::task::AbortHandle>();
     sync::<hioload::task::AbortHandle>();
+    send::<hioload::task::JoinSet<u32>>();
+    sync::<hioload::task::JoinSet<u32>>();
+    unpin::<hioload::task::JoinSet<u32>>();
     send::<hioload::task::CancellationToken>();
     sync::<hioload::task::CancellationToken>();
     unwind_safe::<hioload::task::CancellationToken>();
@@ -43,6 +46,7 @@ fn task_types() {
     debug::<hioload::JoinHandle<u32>>();
     debug::<hioload::JoinError>();
     debug::<hioload::task::AbortHandle>();
+    debug::<hioload::task::JoinSet<u32>>();
     debug::<hioload::task::CancellationToken>();
     debug::<hioload::task::DropGuard>();
 }

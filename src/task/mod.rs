@@ -5,6 +5,7 @@
 mod cancellation_token;
 mod join_error;
 mod join_handle;
+mod join_set;
 mod yield_now;
 
 pub use cancellation_token::{
@@ -12,6 +13,7 @@ pub use cancellation_token::{
 };
 pub use join_error::JoinError;
 pub use join_handle::{AbortHandle, JoinHandle};
+pub use join_set::JoinSet;
 pub use yield_now::yield_now;
 
 #[doc(inline)]
