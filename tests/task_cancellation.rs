@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hioload::task::CancellationToken;
@@ -57,4 +59,37 @@ fn a_descendant_is_cancelled_even_when_the_tokens_between_are_dropped() {
     root.cancel();
     assert!(grandchild.is_cancelled());
     assert!(below_dropped.is_cancelled());
+}
+
+#[test]
+fn run_until_cancelled_returns_the_output_or_none_and_drops_the_future() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let token = CancellationToken::new();
+        assert_eq!(token.run_until_cancelled(async { 3 }).await, Some(3));
+
+        // Cancelled while the future waits: None, and the future is dropped.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = support::DropFlag(dropped.clone());
+        let canceller = token.clone();
+        let waiter = hioload::spawn(async move {
+            canceller
+                .clone()
+                .run_until_cancelled_owned(async move {
+                    let _guard = guard;
+                    std::future::pending::<u8>().await
+                })
+                .await
+        });
+        hioload::time::sleep(Duration::from_millis(5)).await;
+        token.cancel();
+        assert_eq!(waiter.await.unwrap(), None);
+        assert!(dropped.load(Ordering::SeqCst));
+
+        // Already cancelled: the future is never polled.
+        let polled = AtomicBool::new(false);
+        let out = token.run_until_cancelled(async { polled.store(true, Ordering::SeqCst) }).await;
+        assert_eq!(out, None);
+        assert!(!polled.load(Ordering::SeqCst));
+    });
 }

@@ -137,6 +137,46 @@ impl CancellationToken {
         WaitForCancellationFutureOwned { node: self.node, slot: None }
     }
 
+    /// Runs `future` until it completes (`Some(output)`) or the token is
+    /// cancelled (`None`; the future is dropped).
+    ///
+    /// A token already cancelled returns `None` without polling `future`;
+    /// after that, when completion and cancellation race, completion wins (as
+    /// in tokio-util). Cancel-safe only if `future` is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hioload::task::CancellationToken;
+    ///
+    /// hioload::block_on(async {
+    ///     let token = CancellationToken::new();
+    ///     assert_eq!(token.run_until_cancelled(async { 1 }).await, Some(1));
+    ///     token.cancel();
+    ///     assert_eq!(token.run_until_cancelled(std::future::pending::<u8>()).await, None);
+    /// });
+    /// ```
+    pub async fn run_until_cancelled<F: Future>(&self, future: F) -> Option<F::Output> {
+        if self.is_cancelled() {
+            return None;
+        }
+        let mut future = std::pin::pin!(future);
+        let mut cancelled = std::pin::pin!(self.cancelled());
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            cancelled.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
+    /// [`run_until_cancelled`](Self::run_until_cancelled), owning the token
+    /// (the returned future is `'static` if `future` is).
+    pub async fn run_until_cancelled_owned<F: Future>(self, future: F) -> Option<F::Output> {
+        self.run_until_cancelled(future).await
+    }
+
     /// A guard that cancels the token when dropped.
     pub fn drop_guard(self) -> DropGuard {
         DropGuard { token: Some(self) }
