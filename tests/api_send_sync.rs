@@ -23,6 +23,7 @@ fn runtime_types() {
     debug::<hioload::Builder>();
     debug::<hioload::runtime::RuntimeMetrics>();
     debug::<hioload::runtime::TryCurrentError>();
+    debug::<hioload::runtime::EnterGuard<'static>>();
 }
 
 #[test]

@@ -21,7 +21,9 @@ pub(crate) enum Entered {
     Worker(Rc<WorkerCore>),
     /// A thread inside the runtime's `block_on`.
     BlockOn(Arc<Shared>),
-    /// A blocking-pool thread: it may call `block_on` (tokio allows
+    /// A thread that belongs to the runtime without running its async code:
+    /// a blocking-pool thread, the thread shutting the runtime down, or one
+    /// inside `Handle::enter`. It may call `block_on` (tokio allows
     /// `Handle::block_on` inside `spawn_blocking`).
     Blocking(Arc<Shared>),
 }

@@ -28,8 +28,8 @@ mod worker;
 
 pub(crate) use block_on::{assert_not_in_runtime, block_on_driving, block_on_waiting};
 pub(crate) use config::{Callback, Config, Flavor};
-pub(crate) use context::{current_shared, with_current_shared};
+pub(crate) use context::{current_shared, with_current_shared, EnterGuard as ContextGuard};
 pub(crate) use metrics::read as read_metric;
-pub(crate) use shared::Shared;
+pub(crate) use shared::{GroupGuard, Shared};
 pub(crate) use spread::spread_reactor;
 pub(crate) use task_handle::{AbortRef, TaskHandle};

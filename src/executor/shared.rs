@@ -498,6 +498,13 @@ impl Shared {
         }
     }
 
+    /// Makes this runtime current on the calling thread, as for a
+    /// blocking-pool thread (`spawn` queues to the injector; I/O and timers use
+    /// group 0), until the guards drop (`Handle::enter`).
+    pub(crate) fn enter_outside(self: &Arc<Self>) -> (context::EnterGuard, GroupGuard) {
+        (context::enter(Entered::Blocking(self.clone())), self.enter_group(0, 0))
+    }
+
     /// On a paused clock with the whole runtime idle (every worker parked, no
     /// blocking job, no `block_on` thread awake): the earliest timer deadline
     /// of any group, to jump the clock to. `None` otherwise.

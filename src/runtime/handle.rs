@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use super::enter_guard::EnterGuard;
 use super::runtime::block_on_shared;
 use super::RuntimeMetrics;
 use crate::executor::{self, Shared};
@@ -75,6 +76,30 @@ impl Handle {
     /// [`TryCurrentError`] when the thread is not inside a runtime.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
         executor::current_shared().map(Handle::new).ok_or(TryCurrentError(()))
+    }
+
+    /// Makes this runtime current on this thread until the guard drops: then
+    /// [`crate::spawn`], [`Handle::current`], timers and sockets created here
+    /// use this runtime, as inside [`Handle::block_on`]. The thread does not run
+    /// tasks; for async code, still use `block_on`.
+    ///
+    /// Guards nest; drop them in the reverse order of their creation (a guard
+    /// dropped out of order panics).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = hioload::Runtime::new().unwrap();
+    /// let task = {
+    ///     let _guard = rt.enter();
+    ///     // A plain thread inside `enter`: `spawn` finds the runtime.
+    ///     hioload::spawn(async { 2 + 2 })
+    /// };
+    /// assert_eq!(rt.block_on(task).unwrap(), 4);
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        let (context, group) = self.shared.enter_outside();
+        EnterGuard::new(context, group)
     }
 
     /// Spawns a task on this runtime.

@@ -2,12 +2,14 @@
 //! reactor, timers and topology into what applications start.
 
 mod builder;
+mod enter_guard;
 mod handle;
 mod metrics;
 #[allow(clippy::module_inception)]
 mod runtime;
 
 pub use builder::Builder;
+pub use enter_guard::EnterGuard;
 pub use handle::{Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 pub use runtime::Runtime;

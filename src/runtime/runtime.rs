@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use super::{Builder, Handle, RuntimeMetrics};
+use super::{Builder, EnterGuard, Handle, RuntimeMetrics};
 use crate::executor::{self, Config, Flavor, Shared};
 use crate::task::JoinHandle;
 
@@ -84,6 +84,12 @@ impl Runtime {
         R: Send + 'static,
     {
         self.handle.spawn_blocking(f)
+    }
+
+    /// Makes this runtime current on this thread until the guard drops (see
+    /// [`Handle::enter`]).
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
     }
 
     /// A handle to this runtime: cheap to clone, usable from any thread.
