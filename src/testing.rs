@@ -9,6 +9,18 @@
 //! so a test that sleeps for an hour finishes at once. A runtime built with
 //! `Builder::start_paused(true)` starts paused.
 //!
+//! Idle means: no task queued or running, no `spawn_blocking` job running, no
+//! `block_on` future woken, and no socket event ready. As in tokio, a task that
+//! waits on I/O does not hold time back by itself: the runtime first collects
+//! the I/O that is ready (a connect that completed, data that arrived) and
+//! jumps only if nothing was. So a `timeout` around a read from a peer that
+//! is itself a task of the runtime sees the data first; a peer outside the
+//! runtime (another process, a thread that sleeps in real time) gets no such
+//! grace. With several worker groups (`Builder::numa`), a jump can still slip
+//! in while another group's worker is taking events out of its poller (a
+//! window of a few microseconds; a test that mixes paused time and sockets
+//! should use one group, the default on a one-node machine).
+//!
 //! # Examples
 //!
 //! ```

@@ -162,8 +162,45 @@ impl DriverTurn<'_> {
         woke: impl FnOnce(),
     ) -> Turned {
         let time = &*self.driver.time;
+        let reactor = &*self.driver.reactor;
         let deadline = time.prepare_park();
+        // On a paused clock a sweep is counted ([`Clock::begin_firing`]) from the
+        // moment the poller hands over events, before they are dispatched, and
+        // for the timers fired below: the tasks they wake are in no queue the
+        // idle checks see yet (this thread still counts as parked), so no other
+        // driver may jump the clock past them meanwhile.
+        let clock = time.clock();
+        let firing = std::cell::Cell::new(None);
+        let count_sweep = || {
+            if firing.get().is_none() {
+                firing.set(Some(clock.begin_firing()));
+            }
+        };
+        // `woke` must run exactly once: inside the reactor's turn right after its
+        // wait, or below when the poller is skipped (or another thread held it).
+        let mut woke = Some(woke);
+        let mut woke = |sweep: bool| {
+            if sweep {
+                count_sweep();
+            }
+            if let Some(woke) = woke.take() {
+                woke();
+            }
+        };
+        // Before an auto-advance, collect the I/O that is ready already (as tokio
+        // does): a connect that completed or data that arrived wakes a task, so
+        // the runtime is not idle, and jumping the clock would fire its timeout
+        // first. Only a poll that succeeded and found nothing lets the jump go
+        // ahead (uncounted: a count would refuse our own jump); the next park
+        // decides again.
+        let io_first = advance_to.is_some() && !reactor.is_idle();
+        let collected = io_first
+            && !matches!(
+                reactor.try_turn_then(Some(Duration::ZERO), |events| woke(events > 0)),
+                Some(Ok(0))
+            );
         let wait = match advance_to {
+            Some(_) if collected => ParkTimeout::Wait(Some(Duration::ZERO)),
             Some(adv) => time.park_timeout(Some(adv.target), Some(adv.epoch)),
             None => time.park_timeout(deadline, None),
         };
@@ -175,25 +212,20 @@ impl DriverTurn<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // `woke` must run exactly once: inside the reactor's turn right after its
-        // wait, or below when the poller is skipped (or another thread held it).
-        let mut woke = Some(woke);
-        let mut woke = move || woke.take().map_or((), |f| f());
         // A zero wait with no I/O source registered has nothing to collect: skip
         // the poller's five syscalls (timers due every few µs would otherwise pay
-        // them for each firing). Only the holder turns, so the reactor is never
-        // busy here; an error (the poller failing) leaves nothing to dispatch.
-        if !(wait == Some(Duration::ZERO) && self.driver.reactor.is_idle()) {
-            let _ = self.driver.reactor.try_turn_then(wait, &mut woke);
+        // them for each firing); so is one just made before an auto-advance. Only
+        // the holder turns, so the reactor is never busy here; an error (the
+        // poller failing) leaves nothing to dispatch.
+        let zero = wait == Some(Duration::ZERO);
+        if !(zero && (io_first || reactor.is_idle())) {
+            let _ = reactor.try_turn_then(wait, |_| woke(true));
         }
-        woke();
+        woke(false);
         time.finish_park();
-        // On a paused clock the timers this sweep takes out of the wheel wake
-        // tasks that no idle check sees yet (this thread still counts as
-        // parked): another group's driver must not jump past them meanwhile.
-        let firing = time.clock().begin_firing();
+        count_sweep();
         dispatching_timers(|| time.process());
-        Turned { firing, moved }
+        Turned { firing: firing.get() == Some(true), moved }
     }
 
     /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.

@@ -519,11 +519,21 @@ impl Shared {
             || self.block_on_busy.load(Ordering::SeqCst) != 0
             || self.clock.is_firing()
             || self.has_pending_work()
+            || self.io_in_other_groups()
         {
             return None;
         }
         let target = self.groups.iter().filter_map(|g| g.driver.time().next_deadline()).min()?;
         Some(AutoAdvance { target, epoch })
+    }
+
+    /// With several groups: whether some group's reactor holds I/O events that
+    /// its driver holder has not collected yet (it is waking up with them, but
+    /// still counts as parked). The holder deciding an auto-advance collects its
+    /// own group's events itself (`DriverTurn::wait`).
+    fn io_in_other_groups(&self) -> bool {
+        self.groups.len() > 1
+            && self.groups.iter().any(|g| g.driver.reactor().has_uncollected_events())
     }
 
     /// On a paused clock, wakes every group's driver holder so it re-evaluates

@@ -207,17 +207,18 @@ impl Reactor {
     /// Returns `None` at once if another thread holds the poller, otherwise the number
     /// of events received.
     pub(crate) fn try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<usize>> {
-        self.try_turn_then(timeout, || {})
+        self.try_turn_then(timeout, |_| {})
     }
 
-    /// [`Reactor::try_turn`], calling `woke` once the wait has returned and before
-    /// the batch is dispatched (the parked worker leaves its parked state there, so
-    /// that the wake-ups it dispatches to itself do not notify the poller again and
-    /// make its next wait return at once).
+    /// [`Reactor::try_turn`], calling `woke` with the number of events received
+    /// (0 after an error) once the wait has returned and before the batch is
+    /// dispatched (the parked worker leaves its parked state there, so that the
+    /// wake-ups it dispatches to itself do not notify the poller again and make
+    /// its next wait return at once).
     pub(crate) fn try_turn_then(
         &self,
         timeout: Option<Duration>,
-        woke: impl FnOnce(),
+        woke: impl FnOnce(usize),
     ) -> Option<io::Result<usize>> {
         // Step 1: only one thread waits on the poller.
         let mut turn = match self.turn.try_lock() {
@@ -233,7 +234,7 @@ impl Reactor {
         // Step 3: wait.
         turn.events.clear();
         let waited = self.poller.wait(&mut turn.events, timeout);
-        woke();
+        woke(if waited.is_ok() { turn.events.len() } else { 0 });
         if let Err(err) = waited {
             return Some(Err(err));
         }
@@ -287,6 +288,13 @@ impl Reactor {
     /// poll of an empty reactor would only cost syscalls.
     pub(crate) fn is_idle(&self) -> bool {
         self.registry.is_empty()
+    }
+
+    /// Whether events wait in the poller that no turn has collected yet (a
+    /// thread blocked in this reactor's wait is about to return with them).
+    /// Always false where the OS cannot tell (IOCP).
+    pub(crate) fn has_uncollected_events(&self) -> bool {
+        crate::sys::poller_has_events(&self.poller)
     }
 
     /// Number of registrations (including ones awaiting lazy release).

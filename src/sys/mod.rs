@@ -51,5 +51,8 @@ compile_error!("hioload supports unix (Linux first) and Windows targets only");
 // - `enable_queue_hint(&TcpStream)` and `recv_with_queue_hint(&TcpStream, bufs)
 //   -> (n, drained)`: a read that also says whether the receive queue is empty
 //   with no FIN pending (Linux `TCP_INQ`; elsewhere `Unsupported` and a plain
-//   read that never says drained).
+//   read that never says drained);
+// - `poller_has_events(&Poller) -> bool`: whether a poller holds uncollected
+//   events, without collecting them (epoll/kqueue: its descriptor polls
+//   readable; IOCP cannot tell: always false).
 // ---------------------------------------------------------------------------

@@ -288,6 +288,16 @@ pub(crate) fn recv_with_queue_hint(
     }
 }
 
+/// Whether `poller` holds events no wait has collected yet (its epoll / kqueue
+/// descriptor polls readable), without collecting them.
+pub(crate) fn poller_has_events(poller: &polling::Poller) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd { fd: poller.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `fd` is one valid `pollfd` for the duration of the call (the count
+    // is 1), and the poller's descriptor stays open while `poller` is borrowed.
+    unsafe { libc::poll(&mut fd, 1, 0) > 0 }
+}
+
 /// Test helper: lowers this process's soft `RLIMIT_NOFILE` to `limit` (used by a test
 /// that runs in a child process to hit `EMFILE` quickly).
 ///

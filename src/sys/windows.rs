@@ -3,6 +3,12 @@
 
 use std::io;
 
+/// Whether `poller` holds events no wait has collected yet. An IOCP port cannot
+/// be asked without dequeuing its completions, so this always says no.
+pub(crate) fn poller_has_events(_poller: &polling::Poller) -> bool {
+    false
+}
+
 /// Windows has no per-thread timer slack.
 ///
 /// # Errors
