@@ -91,9 +91,14 @@ where
     F::Output: Send + 'static,
 {
     // Borrowed, not cloned: a clone would write the runtime's shared count.
-    let spawned = executor::with_current_shared(|shared| shared.map(|s| s.spawn(future)));
+    let spawned = executor::with_current_shared(|shared| shared.map(|s| s.spawn_parts(future)));
     match spawned {
-        Some(task) => JoinHandle::new(task),
+        Some((task, refused)) => {
+            // Refused at shutdown: its future's `Drop` runs here, with the
+            // thread's context no longer borrowed.
+            drop(refused);
+            JoinHandle::new(task)
+        }
         None => panic!(
             "hioload::spawn called outside a runtime: there is no hioload runtime on this \
              thread (call it from inside `block_on` or a spawned task, or use `Handle::spawn`)"

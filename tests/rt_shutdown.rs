@@ -247,3 +247,34 @@ fn an_idle_runtime_uses_no_cpu() {
     assert!(used < 2_000_000, "idle runtime used {} us of CPU in 500 ms", used / 1_000);
     drop(rt);
 }
+
+#[test]
+fn a_future_refused_at_shutdown_may_drop_another_runtime_in_its_drop() {
+    // The refused future was dropped while `spawn` still borrowed the thread's
+    // runtime context: the inner runtime's shutdown, which enters a context to
+    // run its own drops, panicked there ("already borrowed"), and its workers
+    // were left running.
+    let _w = Watchdog::new("refused_drop", Duration::from_secs(30));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let inner = {
+        let stopped = stopped.clone();
+        hioload::Runtime::builder()
+            .worker_threads(2)
+            .on_thread_stop(move || {
+                stopped.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap()
+    };
+    let outer = hioload::Builder::new_current_thread().build().unwrap();
+    let handle = outer.handle().clone();
+    drop(outer);
+    let result = handle.block_on(async move {
+        hioload::spawn(async move {
+            let _inner = inner;
+        })
+        .await
+    });
+    assert!(result.unwrap_err().is_cancelled());
+    assert_eq!(stopped.load(Ordering::SeqCst), 2, "the inner runtime's workers still run");
+}

@@ -288,16 +288,32 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let (handle, refused) = self.spawn_parts(future);
+        drop(refused);
+        handle
+    }
+
+    /// [`Shared::spawn`], except that a task refused because the runtime shut
+    /// down comes back to be dropped by the caller: dropping it runs the
+    /// future's `Drop`, user code, which must not run while the thread's
+    /// context is borrowed (it may enter a runtime, or drop one).
+    pub(crate) fn spawn_parts<F>(
+        self: &Arc<Self>,
+        future: F,
+    ) -> (TaskHandle<F::Output>, Option<Runnable>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         context::with_core(self, |core| match core {
             Some(core) => {
                 bump(&self.slots[core.index()].metrics.spawned, 1);
                 let (runnable, handle) = self.new_task(future, core.group());
                 if self.is_shutdown() {
-                    drop(runnable); // see `spawn_in`
-                } else {
-                    core.schedule_local(runnable, false);
+                    return (handle, Some(runnable));
                 }
-                handle
+                core.schedule_local(runnable, false);
+                (handle, None)
             }
             None => {
                 let n = self.external_spawned.fetch_add(1, Ordering::Relaxed);
@@ -316,12 +332,19 @@ impl Shared {
         F::Output: Send + 'static,
     {
         self.external_spawned.fetch_add(1, Ordering::Relaxed);
-        self.spawn_in(future, group)
+        let (handle, refused) = self.spawn_in(future, group);
+        drop(refused);
+        handle
     }
 
     /// Spawns `future` as a task of `group` (already counted as spawned),
-    /// queued in the group's injector.
-    fn spawn_in<F>(self: &Arc<Self>, future: F, group: usize) -> TaskHandle<F::Output>
+    /// queued in the group's injector; a task refused at shutdown comes back
+    /// (see [`Shared::spawn_parts`]).
+    fn spawn_in<F>(
+        self: &Arc<Self>,
+        future: F,
+        group: usize,
+    ) -> (TaskHandle<F::Output>, Option<Runnable>)
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -330,11 +353,10 @@ impl Shared {
         if self.is_shutdown() {
             // Dropping the runnable drops the future unpolled; the handle
             // reports the task cancelled.
-            drop(runnable);
-        } else {
-            self.schedule_remote(runnable);
+            return (handle, Some(runnable));
         }
-        handle
+        self.schedule_remote(runnable);
+        (handle, None)
     }
 
     /// Creates (does not schedule) a task of this runtime in `group`.
