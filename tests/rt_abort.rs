@@ -174,3 +174,44 @@ fn is_finished_after_abort_waits_for_the_destructor() {
     }
     assert!(dropped.load(Ordering::SeqCst), "finished while its destructor ran");
 }
+
+/// An output whose `Drop` panics.
+struct OutputPanicsOnDrop;
+
+impl Drop for OutputPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("an output's Drop panicked");
+    }
+}
+
+#[test]
+fn an_output_whose_drop_panics_is_contained_wherever_it_is_dropped() {
+    // async-task drops a detached task's output where a panic aborts the
+    // process (all three cases below aborted it or panicked in the caller).
+    let _w = Watchdog::new("output_drop", Duration::from_secs(30));
+    let rt = rt(2);
+    // A detached task, then a detached blocking job.
+    drop(rt.spawn(async {
+        hioload::time::sleep(Duration::from_millis(5)).await;
+        OutputPanicsOnDrop
+    }));
+    drop(rt.spawn_blocking(|| {
+        std::thread::sleep(Duration::from_millis(5));
+        OutputPanicsOnDrop
+    }));
+    // A handle dropped after its task completed.
+    let finished = rt.spawn(async { OutputPanicsOnDrop });
+    assert!(wait_until(Duration::from_secs(5), || finished.is_finished()));
+    drop(finished);
+    std::thread::sleep(Duration::from_millis(50));
+    // The runtime still works, on every worker.
+    let sum = rt.block_on(async {
+        let tasks: Vec<_> = (0..8u32).map(|i| hioload::spawn(async move { i })).collect();
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, 28);
+}

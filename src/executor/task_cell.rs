@@ -36,7 +36,31 @@ use super::registry::Registration;
 use super::shared::Shared;
 
 /// What a task's future produces: its value, or the payload of its panic.
-pub(crate) type TaskOutput<T> = Result<T, Box<dyn Any + Send + 'static>>;
+///
+/// Dropped unread (a detached task, a `JoinHandle` dropped after completion),
+/// it contains a panic of the value's `Drop`: async-task drops the output of a
+/// detached task where a panic aborts the process, and tokio contains it too.
+pub(crate) struct TaskOutput<T>(Option<Result<T, Box<dyn Any + Send + 'static>>>);
+
+impl<T> TaskOutput<T> {
+    /// Wraps a finished task's result.
+    fn new(result: Result<T, Box<dyn Any + Send + 'static>>) -> TaskOutput<T> {
+        TaskOutput(Some(result))
+    }
+
+    /// The task's value, or the payload of its panic.
+    pub(crate) fn into_result(mut self) -> Result<T, Box<dyn Any + Send + 'static>> {
+        self.0.take().expect("a task output is read once")
+    }
+}
+
+impl<T> Drop for TaskOutput<T> {
+    fn drop(&mut self) {
+        if let Some(unread) = self.0.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(unread)));
+        }
+    }
+}
 
 /// A scheduled task, as workers see it.
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
@@ -202,10 +226,10 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         match (drop_contained(this.stage, *this.gone), output) {
             (Some(payload), Ok(value)) => {
                 // The value goes unread; its own `Drop` is contained too.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
-                Poll::Ready(Err(payload))
+                drop(TaskOutput::new(Ok(value)));
+                Poll::Ready(TaskOutput::new(Err(payload)))
             }
-            (_, output) => Poll::Ready(output),
+            (_, output) => Poll::Ready(TaskOutput::new(output)),
         }
     }
 }

@@ -172,9 +172,13 @@ mod tests {
         }
     }
 
-    /// Polls `handle` once with a no-op waker.
-    fn poll<T>(handle: &mut TaskHandle<T>) -> Poll<Option<TaskOutput<T>>> {
-        Pin::new(handle).poll(&mut Context::from_waker(Waker::noop()))
+    /// Polls `handle` once with a no-op waker; the output read out.
+    fn poll<T>(
+        handle: &mut TaskHandle<T>,
+    ) -> Poll<Option<Result<T, Box<dyn std::any::Any + Send>>>> {
+        Pin::new(handle)
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .map(|output| output.map(TaskOutput::into_result))
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.raw).poll(cx).map(|output| match output {
+        Pin::new(&mut self.raw).poll(cx).map(|output| match output.map(|o| o.into_result()) {
             Some(Ok(value)) => Ok(value),
             Some(Err(payload)) => Err(JoinError::panic(payload)),
             None => Err(JoinError::cancelled()),
