@@ -278,3 +278,51 @@ fn a_future_refused_at_shutdown_may_drop_another_runtime_in_its_drop() {
     assert!(result.unwrap_err().is_cancelled());
     assert_eq!(stopped.load(Ordering::SeqCst), 2, "the inner runtime's workers still run");
 }
+
+#[test]
+#[allow(clippy::async_yields_async)] // the handle of a task left queued is the point
+fn a_current_thread_runtime_shut_down_while_a_thread_drives_it_drops_that_threads_tasks() {
+    // The shutdown drained the queues it could see, not the core the driving
+    // thread held; that thread then put the task back in the slot, where it
+    // kept the runtime (and three fds) alive and its handle never resolved.
+    let _w = Watchdog::new("ct_driving_shutdown", Duration::from_secs(30));
+    // The runtime dropped inside the driving thread's own future, and dropped
+    // from another thread while the driving thread still runs.
+    for from_another_thread in [false, true] {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+        let (handle, metrics) = (rt.handle().clone(), rt.metrics());
+        let flag = DropFlag(dropped.clone());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut rt = Some(rt);
+        let dropper = from_another_thread.then(|| {
+            let rt = rt.take();
+            std::thread::spawn(move || {
+                rx.recv().unwrap();
+                drop(rt);
+            })
+        });
+        let queued = handle.block_on(async move {
+            let queued = hioload::spawn(async move {
+                let _flag = flag;
+                std::future::pending::<()>().await
+            });
+            match rt.take() {
+                Some(rt) => drop(rt),
+                None => {
+                    tx.send(()).unwrap();
+                    // Let the other thread's shutdown finish while this one drives.
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            queued
+        });
+        if let Some(dropper) = dropper {
+            dropper.join().unwrap();
+        }
+        assert!(dropped.load(Ordering::SeqCst), "a task of the driving thread outlived shutdown");
+        assert_eq!(metrics.num_alive_tasks(), 0);
+        let err = futures_lite::future::block_on(queued).unwrap_err();
+        assert!(err.is_cancelled());
+    }
+}

@@ -255,6 +255,12 @@ fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut
                 return output;
             }
         }
+        if shared.is_shutdown() {
+            // Shut down while this thread drives (the future dropped the
+            // runtime, or another thread did): its queued tasks are dropped, not
+            // run; the shutdown could not reach the ones this core holds.
+            core.drop_queued();
+        }
         let mut ran = false;
         for _ in 0..MAIN_POLL_BUDGET {
             tick = tick.wrapping_add(1);
@@ -320,6 +326,13 @@ impl Drop for ReleaseCore<'_> {
             // Still referenced (cannot happen: the context's clone is dropped
             // first); leaking the slot is the only safe choice then.
             Err(_) => return,
+        }
+        // A shutdown that ran while this thread held the core drained the
+        // queues it could see, not this core's: the tasks just put back would
+        // be kept for ever (each holds the runtime). Either the shutdown's own
+        // drain sees them, or this check sees its flag (both are SeqCst).
+        if self.shared.is_shutdown() {
+            self.shared.drop_queued_after_shutdown();
         }
         for thread in lock(&self.shared.core_waiters).iter() {
             thread.unpark();

@@ -511,6 +511,16 @@ impl Shared {
         }
     }
 
+    /// Drops the tasks still queued after shutdown, inside the runtime's
+    /// context (as the shutdown does): for tasks a current-thread core put back
+    /// after the shutdown's own drain.
+    pub(crate) fn drop_queued_after_shutdown(self: &Arc<Self>) {
+        let _enter = context::enter(Entered::Blocking(self.clone()));
+        let _io_and_time = self.enter_group(0, 0);
+        self.drain_injectors();
+        self.drain_slots();
+    }
+
     /// Makes `group`'s reactor and timers (timer shard `shard`) current on this thread.
     pub(crate) fn enter_group(&self, group: usize, shard: usize) -> GroupGuard {
         let driver = &self.groups[group].driver;

@@ -471,6 +471,15 @@ impl WorkerCore {
         }
     }
 
+    /// Drops the tasks in the LIFO slot and the local queue (the runtime shut
+    /// down: they are not to run).
+    pub(crate) fn drop_queued(&self) {
+        drop(self.lifo.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+
     /// Parks the current-thread flavour's driving thread.
     pub(crate) fn park_current_thread(&self, woken: &AtomicBool) {
         self.park(None, Some(woken));
