@@ -4,9 +4,13 @@
 //!
 //! - `cancelled` only ever goes from `false` to `true`, under the node's lock,
 //!   and is mirrored in an atomic for lock-free `is_cancelled`.
-//! - A cancelled node has no waiters and no children left: `cancel` takes both
-//!   under the lock, then wakes the waiters and cancels the children after
-//!   releasing it (child locks are never taken while a parent lock is held).
+//! - A cancelled node has no waiters and no children left.
+//! - `cancel` flags the node it is called on last, holding its lock
+//!   throughout: whoever sees that node cancelled (or returns from a `cancel`
+//!   of it) sees every descendant cancelled, as with tokio-util.
+//! - Locks are taken from ancestor to descendant only (a `cancel` holds its
+//!   node's lock, then one child's at a time), never the other way.
+//! - Wakers are woken after every lock is released.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -87,7 +91,11 @@ impl CancellationToken {
     /// A child of an already cancelled token starts cancelled.
     pub fn child_token(&self) -> CancellationToken {
         let child = CancellationToken {
-            node: Arc::new(Node { _parent: Some(self.node.clone()), ..Node::default() }),
+            node: Arc::new(Node {
+                cancelled: AtomicBool::new(false),
+                synced: Mutex::default(),
+                _parent: Some(self.node.clone()),
+            }),
         };
         let mut synced = self.node.lock();
         if synced.cancelled {
@@ -104,22 +112,31 @@ impl CancellationToken {
     }
 
     /// Cancels this token and all its children; wakes every waiter. Idempotent.
+    ///
+    /// Once this returns, or once another thread sees this token cancelled,
+    /// every descendant is cancelled too.
     pub fn cancel(&self) {
-        let mut pending = vec![self.node.clone()];
-        while let Some(node) = pending.pop() {
-            let mut synced = node.lock();
-            if synced.cancelled {
+        let mut wakers = Vec::new();
+        let mut synced = self.node.lock();
+        if synced.cancelled {
+            return;
+        }
+        // Descendants first, one child at a time: the child's own children are
+        // adopted into this node's list before the child is flagged, so the
+        // whole subtree is flagged with at most two locks held and no recursion.
+        while let Some(child) = synced.children.pop() {
+            let Some(child) = child.upgrade() else { continue };
+            let mut child_synced = child.lock();
+            if child_synced.cancelled {
                 continue;
             }
-            synced.cancelled = true;
-            node.cancelled.store(true, Ordering::Release);
-            let waiters = std::mem::take(&mut synced.waiters);
-            synced.free = Vec::new();
-            let children = std::mem::take(&mut synced.children);
-            drop(synced);
-            waiters.into_iter().flatten().for_each(Waker::wake);
-            pending.extend(children.iter().filter_map(Weak::upgrade));
+            let grandchildren = std::mem::take(&mut child_synced.children);
+            synced.children.extend(grandchildren);
+            child_synced.flag_cancelled(&child.cancelled, &mut wakers);
         }
+        synced.flag_cancelled(&self.node.cancelled, &mut wakers);
+        drop(synced);
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Whether the token was cancelled.
@@ -180,6 +197,33 @@ impl CancellationToken {
     /// A guard that cancels the token when dropped.
     pub fn drop_guard(self) -> DropGuard {
         DropGuard { token: Some(self) }
+    }
+}
+
+impl Synced {
+    /// Marks the node cancelled (and its atomic mirror `flag`), handing its
+    /// waiters' wakers to `wakers`; the caller holds the node's lock.
+    fn flag_cancelled(&mut self, flag: &AtomicBool, wakers: &mut Vec<Waker>) {
+        self.cancelled = true;
+        flag.store(true, Ordering::Release);
+        wakers.extend(std::mem::take(&mut self.waiters).into_iter().flatten());
+        self.free = Vec::new();
+        self.children = Vec::new();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Unlink the chain of ancestors this node alone kept alive one at a
+        // time: dropped recursively, a chain of a few hundred thousand
+        // `child_token()`s overflowed the stack.
+        let mut parent = self._parent.take();
+        while let Some(node) = parent {
+            parent = match Arc::try_unwrap(node) {
+                Ok(mut node) => node._parent.take(),
+                Err(_) => None,
+            };
+        }
     }
 }
 
@@ -396,5 +440,43 @@ mod tests {
             let children = t.join().unwrap();
             assert!(children.iter().all(CancellationToken::is_cancelled));
         }
+    }
+
+    #[test]
+    fn a_token_seen_cancelled_has_every_descendant_cancelled() {
+        // The root's flag was set before its children were reached: a thread
+        // that saw the root cancelled (or whose own `cancel` returned at once)
+        // found children not cancelled yet in ~1.7% of runs (found by a review;
+        // tokio-util: never).
+        for _ in 0..if cfg!(miri) { 10 } else { 2_000 } {
+            let root = CancellationToken::new();
+            let children: Vec<_> = (0..4).map(|_| root.child_token()).collect();
+            let grandchildren: Vec<_> = children.iter().map(|c| c.child_token()).collect();
+            let canceller = root.clone();
+            let t = std::thread::spawn(move || canceller.cancel());
+            while !root.is_cancelled() {
+                std::hint::spin_loop();
+            }
+            assert!(children.iter().chain(&grandchildren).all(CancellationToken::is_cancelled));
+            root.cancel();
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_long_chain_of_child_tokens_drops_without_recursion() {
+        // Each child holds its parent: dropping the leaf dropped the chain
+        // recursively and overflowed the stack (~80,000 levels on a 2 MiB
+        // thread). A test thread has 2 MiB.
+        let depth = if cfg!(miri) { 1_000 } else { 200_000 };
+        let root = CancellationToken::new();
+        let mut leaf = root.child_token();
+        for _ in 0..depth {
+            leaf = leaf.child_token();
+        }
+        root.cancel();
+        assert!(leaf.is_cancelled());
+        drop(leaf);
+        drop(root);
     }
 }
