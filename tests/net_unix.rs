@@ -104,3 +104,62 @@ fn connect_to_a_full_backlog_fails_at_once_and_works_once_drained() {
     });
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_nul_inside_a_path_is_refused_everywhere() {
+    // `connect` cut the path at the NUL and reached the socket at the shorter
+    // path; std (and tokio) refuse such a path.
+    let _w = Watchdog::new("nul_path", Duration::from_secs(30));
+    let path = socket_path("nul");
+    let _ = std::fs::remove_file(&path);
+    hioload::block_on(async {
+        let _listener = UnixListener::bind(&path).unwrap();
+        let mut with_nul = path.clone().into_os_string();
+        with_nul.push("\0garbage");
+        let err = UnixStream::connect(&with_nul).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            UnixListener::bind(&with_nul).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+        let datagram = hioload::net::UnixDatagram::unbound().unwrap();
+        let err = datagram.send_to(b"x", &with_nul).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn abstract_names_work_for_listeners_streams_and_datagrams() {
+    // A leading NUL names a socket in the abstract namespace (as in tokio):
+    // `connect` took it, `bind` refused it.
+    let _w = Watchdog::new("abstract", Duration::from_secs(30));
+    let name = format!("\0hioload-test-{}", std::process::id());
+    hioload::block_on(async {
+        let listener = UnixListener::bind(&name).unwrap();
+        let client = hioload::spawn({
+            let name = name.clone();
+            async move {
+                let mut stream = UnixStream::connect(&name).await.unwrap();
+                stream.write_all(b"hi").await.unwrap();
+            }
+        });
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 2];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        client.await.unwrap();
+
+        let dgram_name = format!("{name}-dgram");
+        let server = hioload::net::UnixDatagram::bind(&dgram_name).unwrap();
+        let sender = hioload::net::UnixDatagram::unbound().unwrap();
+        sender.send_to(b"ping", &dgram_name).await.unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(server.recv(&mut buf).await.unwrap(), 4);
+        sender.connect(&dgram_name).unwrap();
+        sender.send(b"pong").await.unwrap();
+        assert_eq!(server.recv(&mut buf).await.unwrap(), 4);
+        assert_eq!(&buf, b"pong");
+    });
+}

@@ -15,6 +15,30 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::net::Async;
 
+/// The address of the Unix socket named `path`, as tokio reads it: a path
+/// whose first byte is NUL names a socket in Linux's abstract namespace (the
+/// rest of the bytes, NULs included, are the name); any other NUL is refused,
+/// as std refuses it, instead of cutting the path short.
+///
+/// # Errors
+///
+/// `InvalidInput` for a NUL inside a path (or an abstract name off Linux), or a
+/// path too long for a socket address.
+pub(crate) fn unix_addr(path: &Path) -> io::Result<SocketAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    if let Some(name) = bytes.strip_prefix(b"\0") {
+        #[cfg(target_os = "linux")]
+        return <SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name);
+        #[cfg(target_os = "android")]
+        return <SocketAddr as std::os::android::net::SocketAddrExt>::from_abstract_name(name);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = name;
+    }
+    // `from_pathname` refuses a NUL anywhere (a leading one too, off Linux).
+    SocketAddr::from_pathname(path)
+}
+
 /// A Unix domain socket listening for connections.
 ///
 /// Replaces `tokio::net::UnixListener`.
@@ -52,7 +76,8 @@ impl UnixListener {
     /// Outside a hioload runtime.
     #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+        let addr = unix_addr(path.as_ref())?;
+        UnixListener::from_std(std::os::unix::net::UnixListener::bind_addr(&addr)?)
     }
 
     /// Accepts a connection.
@@ -157,6 +182,8 @@ impl UnixStream {
     ///
     /// Outside a hioload runtime.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        // Checked first: `SockAddr::unix` would cut a path at an inner NUL.
+        unix_addr(path.as_ref())?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         match socket.connect(&SockAddr::unix(path)?) {

@@ -7,6 +7,7 @@ use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
+use super::unix::unix_addr;
 use crate::net::Async;
 
 /// A Unix domain datagram socket.
@@ -44,7 +45,8 @@ impl UnixDatagram {
     /// Outside a hioload runtime.
     #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(std::os::unix::net::UnixDatagram::bind(path)?)
+        let addr = unix_addr(path.as_ref())?;
+        UnixDatagram::from_std(std::os::unix::net::UnixDatagram::bind_addr(&addr)?)
     }
 
     /// A socket bound to no address (it can send, and receive replies to an autobind
@@ -83,7 +85,7 @@ impl UnixDatagram {
     ///
     /// The OS error (e.g. `NotFound`).
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        self.io.get_ref().connect(path)
+        self.io.get_ref().connect_addr(&unix_addr(path.as_ref())?)
     }
 
     /// Sends `buf` to the connected peer.
@@ -110,8 +112,8 @@ impl UnixDatagram {
     ///
     /// The OS error, or the runtime shut down.
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
-        let path = path.as_ref();
-        self.io.write_with(|s| s.send_to(buf, path)).await
+        let addr = unix_addr(path.as_ref())?;
+        self.io.write_with(|s| s.send_to_addr(buf, &addr)).await
     }
 
     /// Receives one datagram; returns its length and sender.
