@@ -113,6 +113,29 @@ fn sleep_outside_a_runtime_panics() {
 }
 
 #[test]
+fn timeouts_and_intervals_outside_a_runtime_name_themselves_in_the_panic() {
+    // They said `sleep` / `sleep_until`, the helpers they are built on.
+    let message = |f: fn()| {
+        let err = std::panic::catch_unwind(f).unwrap_err();
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let named = [
+        (message(|| drop(hioload::time::timeout(Duration::from_millis(1), async {}))), "timeout`"),
+        (message(|| drop(hioload::time::interval(Duration::from_millis(1)))), "interval`"),
+        (
+            message(|| {
+                let at = hioload::time::Instant::now();
+                drop(hioload::time::interval_at(at, Duration::from_millis(1)));
+            }),
+            "interval_at`",
+        ),
+    ];
+    for (msg, name) in named {
+        assert!(msg.contains(&format!("hioload::time::{name}")), "{name}: {msg:?}");
+    }
+}
+
+#[test]
 fn polling_a_sleep_after_its_runtime_shut_down_panics_clearly() {
     let rt = hioload::Runtime::new().unwrap();
     // Created inside the runtime, carried out of it (in an Option: not itself a future).

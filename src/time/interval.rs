@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::instant::Instant;
-use super::sleep::{sleep_until, Sleep};
+use super::sleep::{sleep_until_named, Sleep};
 
 /// How late a tick may be before it counts as missed (tokio's value, kept so that
 /// code ported from tokio behaves the same).
@@ -38,8 +38,7 @@ const MISSED_AFTER: Duration = Duration::from_millis(5);
 /// If `period` is zero, or if called outside a hioload runtime.
 #[track_caller]
 pub fn interval(period: Duration) -> Interval {
-    assert!(period > Duration::ZERO, "`period` must be non-zero (hioload::time::interval)");
-    interval_at(Instant::now(), period)
+    new_interval(Instant::now(), period, "hioload::time::interval")
 }
 
 /// An interval whose first tick completes at `start`, then one every `period`;
@@ -63,8 +62,15 @@ pub fn interval(period: Duration) -> Interval {
 /// If `period` is zero, or if called outside a hioload runtime.
 #[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
-    assert!(period > Duration::ZERO, "`period` must be non-zero (hioload::time::interval_at)");
-    Interval { delay: sleep_until(start), period, missed_tick_behavior: MissedTickBehavior::Burst }
+    new_interval(start, period, "hioload::time::interval_at")
+}
+
+/// [`interval_at`], naming `what` in its panics.
+#[track_caller]
+fn new_interval(start: Instant, period: Duration, what: &str) -> Interval {
+    assert!(period > Duration::ZERO, "`period` must be non-zero ({what})");
+    let delay = sleep_until_named(start, what);
+    Interval { delay, period, missed_tick_behavior: MissedTickBehavior::Burst }
 }
 
 /// What an [`Interval`] does when ticks were missed (the consumer was late by more

@@ -36,7 +36,13 @@ use super::instant::Instant;
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let home = context::expect_current_shard("hioload::time::sleep");
+    sleep_named(duration, "hioload::time::sleep")
+}
+
+/// [`sleep`], named `what` in the panic outside a runtime (`timeout`, ...).
+#[track_caller]
+pub(crate) fn sleep_named(duration: Duration, what: &str) -> Sleep {
+    let home = context::expect_current_shard(what);
     let deadline = Instant::from_std(home.driver().clock().now()).saturating_add(duration);
     Sleep { deadline, entry: TimerEntry::new(home), ahead: duration >= SURELY_AHEAD }
 }
@@ -63,7 +69,13 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let home = context::expect_current_shard("hioload::time::sleep_until");
+    sleep_until_named(deadline, "hioload::time::sleep_until")
+}
+
+/// [`sleep_until`], named `what` in the panic outside a runtime (`interval`, ...).
+#[track_caller]
+pub(crate) fn sleep_until_named(deadline: Instant, what: &str) -> Sleep {
+    let home = context::expect_current_shard(what);
     Sleep { deadline, entry: TimerEntry::new(home), ahead: false }
 }
 

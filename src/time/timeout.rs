@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::error::Elapsed;
 use super::instant::Instant;
-use super::sleep::{sleep, sleep_until, Sleep};
+use super::sleep::{sleep_named, sleep_until_named, Sleep};
 
 /// Runs `future` with a time limit of `duration`; replaces `tokio::time::timeout`.
 ///
@@ -37,7 +37,7 @@ use super::sleep::{sleep, sleep_until, Sleep};
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
-    Timeout { value: future.into_future(), delay: sleep(duration) }
+    Timeout { value: future.into_future(), delay: sleep_named(duration, "hioload::time::timeout") }
 }
 
 /// Runs `future` until `deadline`; replaces `tokio::time::timeout_at`.
@@ -59,7 +59,8 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 /// If called outside a hioload runtime; polling it after that runtime shut down.
 #[track_caller]
 pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
-    Timeout { value: future.into_future(), delay: sleep_until(deadline) }
+    let delay = sleep_until_named(deadline, "hioload::time::timeout_at");
+    Timeout { value: future.into_future(), delay }
 }
 
 pin_project! {
