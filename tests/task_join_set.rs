@@ -15,6 +15,18 @@ fn paused_rt() -> hioload::Runtime {
     hioload::Runtime::builder().worker_threads(2).start_paused(true).build().unwrap()
 }
 
+/// Spawns into `set` one task per flag that never completes; each sets its
+/// flag when its future is dropped.
+fn spawn_pending_with_flags(set: &mut JoinSet<()>, flags: &[Arc<AtomicBool>]) {
+    for flag in flags {
+        let guard = DropFlag(flag.clone());
+        set.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        });
+    }
+}
+
 #[test]
 fn results_come_in_completion_order() {
     let _w = Watchdog::new("order", Duration::from_secs(30));
@@ -45,13 +57,7 @@ fn dropping_the_set_aborts_its_tasks() {
     let flags: Vec<_> = (0..8).map(|_| Arc::new(AtomicBool::new(false))).collect();
     rt.block_on(async {
         let mut set = JoinSet::new();
-        for flag in &flags {
-            let guard = DropFlag(flag.clone());
-            set.spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            });
-        }
+        spawn_pending_with_flags(&mut set, &flags);
     });
     assert!(wait_until(Duration::from_secs(5), || flags.iter().all(|f| f.load(Ordering::SeqCst))));
 }
@@ -194,13 +200,7 @@ fn shutdown_waits_until_every_task_is_gone() {
     let flags: Vec<_> = (0..8).map(|_| Arc::new(AtomicBool::new(false))).collect();
     rt.block_on(async {
         let mut set = JoinSet::new();
-        for flag in &flags {
-            let guard = DropFlag(flag.clone());
-            set.spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            });
-        }
+        spawn_pending_with_flags(&mut set, &flags);
         set.shutdown().await;
         assert!(set.is_empty());
         assert!(
