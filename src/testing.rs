@@ -16,7 +16,9 @@
 //! jumps only if nothing was. So a `timeout` around a read from a peer that
 //! is itself a task of the runtime sees the data first; a peer outside the
 //! runtime (another process, a thread that sleeps in real time) gets no such
-//! grace. With several worker groups (`Builder::numa`), a jump can still slip
+//! grace, and neither does any peer on Windows, where readiness arrives as
+//! completions the OS posts asynchronously (best effort there). With several
+//! worker groups (`Builder::numa`), a jump can still slip
 //! in while another group's worker is taking events out of its poller (a
 //! window of a few microseconds; a test that mixes paused time and sockets
 //! should use one group, the default on a one-node machine).

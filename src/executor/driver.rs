@@ -191,12 +191,16 @@ impl DriverTurn<'_> {
         // does): a connect that completed or data that arrived wakes a task, so
         // the runtime is not idle, and jumping the clock would fire its timeout
         // first. Only a poll that succeeded and found nothing lets the jump go
-        // ahead (uncounted: a count would refuse our own jump); the next park
-        // decides again.
+        // ahead (uncounted: a count would refuse our own jump; `woke` waits
+        // too, the parker stays parked until the turn ends).
         let io_first = advance_to.is_some() && !reactor.is_idle();
         let collected = io_first
             && !matches!(
-                reactor.try_turn_then(Some(Duration::ZERO), |events| woke(events > 0)),
+                reactor.try_turn_then(Some(Duration::ZERO), |events| {
+                    if events > 0 {
+                        woke(true);
+                    }
+                }),
                 Some(Ok(0))
             );
         let wait = match advance_to {
@@ -212,13 +216,16 @@ impl DriverTurn<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // A zero wait with no I/O source registered has nothing to collect: skip
-        // the poller's five syscalls (timers due every few µs would otherwise pay
-        // them for each firing); so is one just made before an auto-advance. Only
-        // the holder turns, so the reactor is never busy here; an error (the
-        // poller failing) leaves nothing to dispatch.
-        let zero = wait == Some(Duration::ZERO);
-        if !(zero && (io_first || reactor.is_idle())) {
+        // After that poll this turn never blocks, jump or no jump: the poll may
+        // have taken a notification (an unpark) that came since the jump was
+        // decided, and a refused jump means something became busy; the parker
+        // decides again. A zero wait with no I/O source registered has nothing
+        // to collect either: skip the poller's five syscalls (timers due every
+        // few µs would otherwise pay them for each firing). Only the holder
+        // turns, so the reactor is never busy here; an error (the poller
+        // failing) leaves nothing to dispatch.
+        let skip = io_first || (wait == Some(Duration::ZERO) && reactor.is_idle());
+        if !skip {
             let _ = reactor.try_turn_then(wait, |_| woke(true));
         }
         woke(false);
