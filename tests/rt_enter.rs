@@ -87,3 +87,34 @@ fn a_guard_from_a_handle_outliving_its_runtime_gives_cancelled_spawns() {
     drop(guard);
     assert!(futures_lite::future::block_on(task).unwrap_err().is_cancelled());
 }
+
+#[test]
+fn block_on_inside_a_guard_taken_in_async_code_still_refuses_to_block() {
+    // The guard replaced the thread's "running async code" state, so a
+    // `block_on` inside it went ahead: on a current-thread runtime it waited
+    // for the core its own thread held, for ever (found by a review; tokio
+    // panics, as here).
+    let _w = Watchdog::new("enter_block_on", Duration::from_secs(30));
+    let refused = |msg: &str| msg.contains("Cannot start a runtime from within a runtime");
+    let current = hioload::Builder::new_current_thread().build().unwrap();
+    let handle = current.handle().clone();
+    let err = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        current.block_on(async {
+            let _guard = handle.enter();
+            handle.block_on(hioload::time::sleep(Duration::from_millis(1)));
+        })
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(refused(msg), "current-thread: {msg:?}");
+
+    let multi = rt(2);
+    let handle = multi.handle().clone();
+    let task = multi.spawn(async move {
+        let _guard = handle.enter();
+        handle.block_on(async { 1 })
+    });
+    let err = multi.block_on(task).unwrap_err().into_panic();
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(refused(msg), "worker: {msg:?}");
+}

@@ -22,10 +22,14 @@ pub(crate) enum Entered {
     /// A thread inside the runtime's `block_on`.
     BlockOn(Arc<Shared>),
     /// A thread that belongs to the runtime without running its async code:
-    /// a blocking-pool thread, the thread shutting the runtime down, or one
-    /// inside `Handle::enter`. It may call `block_on` (tokio allows
-    /// `Handle::block_on` inside `spawn_blocking`).
+    /// a blocking-pool thread, the thread shutting the runtime down, or a
+    /// plain thread inside `Handle::enter`. It may call `block_on` (tokio
+    /// allows `Handle::block_on` inside `spawn_blocking`).
     Blocking(Arc<Shared>),
+    /// A thread running some runtime's async code (a worker, a `block_on`)
+    /// inside `Handle::enter`: `spawn` and `Handle::current` see the entered
+    /// runtime, and `block_on` is still refused (it would stall the thread).
+    Nested(Arc<Shared>),
 }
 
 thread_local! {
@@ -49,7 +53,9 @@ pub(crate) fn enter(entered: Entered) -> EnterGuard {
 /// Whether this thread runs async code of a hioload runtime (a worker or a
 /// `block_on`), where blocking on another future would stall the runtime.
 pub(crate) fn is_entered() -> bool {
-    CURRENT.with(|c| matches!(&*c.borrow(), Some(Entered::Worker(_) | Entered::BlockOn(_))))
+    CURRENT.with(|c| {
+        matches!(&*c.borrow(), Some(Entered::Worker(_) | Entered::BlockOn(_) | Entered::Nested(_)))
+    })
 }
 
 /// The runtime this thread is in.
@@ -83,7 +89,9 @@ pub(crate) fn with_core_of<R>(
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     CURRENT.with(|c| match &*c.borrow() {
         Some(Entered::Worker(core)) => f(Some(core.shared())),
-        Some(Entered::BlockOn(shared) | Entered::Blocking(shared)) => f(Some(shared)),
+        Some(Entered::BlockOn(shared) | Entered::Blocking(shared) | Entered::Nested(shared)) => {
+            f(Some(shared))
+        }
         None => f(None),
     })
 }

@@ -534,7 +534,14 @@ impl Shared {
     /// blocking-pool thread (`spawn` queues to the injector; I/O and timers use
     /// group 0), until the guards drop (`Handle::enter`).
     pub(crate) fn enter_outside(self: &Arc<Self>) -> (context::EnterGuard, GroupGuard) {
-        (context::enter(Entered::Blocking(self.clone())), self.enter_group(0, 0))
+        // A thread already running async code stays one: `block_on` must still
+        // refuse to block it.
+        let entered = if context::is_entered() {
+            Entered::Nested(self.clone())
+        } else {
+            Entered::Blocking(self.clone())
+        };
+        (context::enter(entered), self.enter_group(0, 0))
     }
 
     /// On a paused clock with the whole runtime idle (every worker parked, no
