@@ -326,3 +326,32 @@ fn a_current_thread_runtime_shut_down_while_a_thread_drives_it_drops_that_thread
         assert!(err.is_cancelled());
     }
 }
+
+#[test]
+fn a_thread_still_driving_a_shut_down_current_thread_runtime_sleeps() {
+    // It kept turning the shut-down driver, which returns at once: 430 ms of
+    // CPU in a 500 ms wait (found by a review).
+    let Some(_) = threads_cpu_ns("") else {
+        return; // not Linux: no per-thread CPU accounting to read
+    };
+    let _w = Watchdog::new("ct_shut_down_driving", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    let handle = rt.handle().clone();
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    let driver = std::thread::Builder::new()
+        .name("ct-shut-down".into())
+        .spawn(move || {
+            handle.block_on(async move {
+                drop(rt);
+                rx.await.unwrap();
+            })
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let before = threads_cpu_ns("ct-shut-down").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let used = threads_cpu_ns("ct-shut-down").unwrap() - before;
+    tx.send(()).unwrap();
+    driver.join().unwrap();
+    assert!(used < 30_000_000, "the waiting thread used {} ms of CPU in 300 ms", used / 1_000_000);
+}

@@ -218,8 +218,20 @@ fn wait<F: Future>(
 pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F::Output {
     let mut future = pin!(future);
     loop {
+        if shared.is_shutdown() {
+            // Nothing left to drive: wait on the future alone, asleep between
+            // its wake-ups (turning a shut-down driver would return at once,
+            // and the thread would spin).
+            match wait(shared, future.as_mut(), || false) {
+                Some(output) => return output,
+                None => unreachable!("a waiter that never takes a core never stops waiting"),
+            }
+        }
         if let Some(core) = WorkerCore::claim(shared.clone(), 0) {
-            return drive(shared, core, future.as_mut());
+            match drive(shared, core, future.as_mut()) {
+                Some(output) => return output,
+                None => continue,
+            }
         }
         let _registered = CoreWaiter::register(shared);
         let core_free = || lock(&shared.slots[0].deque).is_some();
@@ -229,8 +241,14 @@ pub(crate) fn block_on_driving<F: Future>(shared: &Arc<Shared>, future: F) -> F:
     }
 }
 
-/// The driving loop of [`block_on_driving`], on the claimed `core`.
-fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut F>) -> F::Output {
+/// The driving loop of [`block_on_driving`], on the claimed `core`: the
+/// future's output, or `None` once the runtime has shut down (the core is
+/// handed back, its queued tasks dropped, and the caller waits on its own).
+fn drive<F: Future>(
+    shared: &Arc<Shared>,
+    core: WorkerCore,
+    mut future: Pin<&mut F>,
+) -> Option<F::Output> {
     // Declared first, so dropped last (also on unwinding): the runtime is
     // handed back once the context's reference to the core is gone.
     let release = ReleaseCore { shared, core: Some(Rc::new(core)) };
@@ -252,7 +270,7 @@ fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut
     loop {
         if let Some(_polling) = notify.main.take() {
             if let Poll::Ready(output) = coop::budgeted(|| future.as_mut().poll(&mut cx)) {
-                return output;
+                return Some(output);
             }
         }
         if shared.is_shutdown() {
@@ -260,6 +278,8 @@ fn drive<F: Future>(shared: &Arc<Shared>, core: WorkerCore, mut future: Pin<&mut
             // runtime, or another thread did): its queued tasks are dropped, not
             // run; the shutdown could not reach the ones this core holds.
             core.drop_queued();
+            // A wake-up still pending goes to the waiting loop's first poll.
+            return None;
         }
         let mut ran = false;
         for _ in 0..MAIN_POLL_BUDGET {
