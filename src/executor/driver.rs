@@ -10,12 +10,18 @@
 //!    next deadline" (a registration of an earlier deadline then calls
 //!    `Reactor::notify`, so the poller's timeout is re-armed only when the earliest
 //!    deadline moves earlier).
-//! 2. Wait in the reactor's poller until an event, a notify, or the deadline
-//!    (on a paused clock with the whole runtime idle: jump the clock to the
-//!    deadline instead and do not wait).
+//! 2. Wait in the reactor's poller until an event, a notify, or the deadline.
+//!    On a paused clock with the whole runtime idle, jump the clock to the
+//!    deadline instead of waiting, after a zero-timeout poll of the reactor
+//!    (as tokio does): a socket event that is ready already means the runtime
+//!    is not idle, and cancels the jump. A turn that made that poll never
+//!    blocks (the poll may have taken an unpark's notification).
 //! 3. `finish_park`, then fire the due timers. Woken tasks are scheduled on the
 //!    calling worker (its local queue), which then leaves the park; a caretaker
 //!    is no worker, so there they go to their group's injector and wake a sleeper.
+//!    On a paused clock the sweep is counted ([`Clock::begin_firing`]) from the
+//!    moment the poller hands events over until the caller has queued the
+//!    tasks where the idle checks see them ([`Turned::finish`]).
 //!
 //! Busy workers take the driver with a zero timeout every `event_interval`
 //! ticks ([`DriverTurn::poll`]) so I/O and timers are served under CPU load.
@@ -149,9 +155,9 @@ impl DriverTurn<'_> {
 
     /// Steps 1-3 of a turn; waits at most `timeout`. `advance_to` is the
     /// earliest deadline of the whole runtime when it is idle on a paused clock
-    /// (auto-advance, made only if nothing became busy since), else `None`. `woke` runs once, as soon as the wait is
-    /// over and before any task is woken (the parker leaves its parked state
-    /// there: see `park.rs`).
+    /// (auto-advance, made only if nothing became busy since), else `None`.
+    /// `woke` runs once, as soon as the wait is over and before any task is
+    /// woken (the parker leaves its parked state there: see `park.rs`).
     ///
     /// Returns what the caller must finish on a paused clock (see [`Turned`]).
     #[must_use = "a counted sweep must be ended, and a jump told to the other drivers"]
@@ -164,41 +170,17 @@ impl DriverTurn<'_> {
         let time = &*self.driver.time;
         let reactor = &*self.driver.reactor;
         let deadline = time.prepare_park();
-        // On a paused clock a sweep is counted ([`Clock::begin_firing`]) from the
-        // moment the poller hands over events, before they are dispatched, and
-        // for the timers fired below: the tasks they wake are in no queue the
-        // idle checks see yet (this thread still counts as parked), so no other
-        // driver may jump the clock past them meanwhile.
-        let clock = time.clock();
-        let firing = std::cell::Cell::new(None);
-        let count_sweep = || {
-            if firing.get().is_none() {
-                firing.set(Some(clock.begin_firing()));
-            }
-        };
-        // `woke` must run exactly once: inside the reactor's turn right after its
-        // wait, or below when the poller is skipped (or another thread held it).
-        let mut woke = Some(woke);
-        let mut woke = |sweep: bool| {
-            if sweep {
-                count_sweep();
-            }
-            if let Some(woke) = woke.take() {
-                woke();
-            }
-        };
-        // Before an auto-advance, collect the I/O that is ready already (as tokio
-        // does): a connect that completed or data that arrived wakes a task, so
-        // the runtime is not idle, and jumping the clock would fire its timeout
-        // first. Only a poll that succeeded and found nothing lets the jump go
-        // ahead (uncounted: a count would refuse our own jump; `woke` waits
-        // too, the parker stays parked until the turn ends).
+        let mut end = WaitEnd { woke: Some(woke), clock: time.clock(), firing: None };
+        // Before a jump, the ready I/O (step 2). Only a poll that succeeded and
+        // found nothing lets the jump go ahead; it counts no sweep then (that
+        // would refuse our own jump), and the parker stays parked until the
+        // turn ends.
         let io_first = advance_to.is_some() && !reactor.is_idle();
         let collected = io_first
             && !matches!(
                 reactor.try_turn_then(Some(Duration::ZERO), |events| {
                     if events > 0 {
-                        woke(true);
+                        end.woke(true);
                     }
                 }),
                 Some(Ok(0))
@@ -216,23 +198,21 @@ impl DriverTurn<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // After that poll this turn never blocks, jump or no jump: the poll may
-        // have taken a notification (an unpark) that came since the jump was
-        // decided, and a refused jump means something became busy; the parker
-        // decides again. A zero wait with no I/O source registered has nothing
-        // to collect either: skip the poller's five syscalls (timers due every
-        // few µs would otherwise pay them for each firing). Only the holder
-        // turns, so the reactor is never busy here; an error (the poller
-        // failing) leaves nothing to dispatch.
+        // No second poll after that one: a refused jump means something became
+        // busy, and the parker decides again. A zero wait with no I/O source
+        // registered has nothing to collect either: skip the poller's five
+        // syscalls (timers due every few µs would otherwise pay them for each
+        // firing). Only the holder turns, so the reactor is never busy here; an
+        // error (the poller failing) leaves nothing to dispatch.
         let skip = io_first || (wait == Some(Duration::ZERO) && reactor.is_idle());
         if !skip {
-            let _ = reactor.try_turn_then(wait, |_| woke(true));
+            let _ = reactor.try_turn_then(wait, |_| end.woke(true));
         }
-        woke(false);
+        end.woke(false);
         time.finish_park();
-        count_sweep();
+        end.count_sweep();
         dispatching_timers(|| time.process());
-        Turned { firing: firing.get() == Some(true), moved }
+        Turned { firing: end.firing == Some(true), moved }
     }
 
     /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.
@@ -244,6 +224,37 @@ impl DriverTurn<'_> {
             let _ = self.driver.reactor.try_turn(Some(Duration::ZERO));
         }
         dispatching_timers(|| self.driver.time.process());
+    }
+}
+
+/// The end of a turn's wait: the parker's `woke`, run once, and the sweep
+/// count of a paused clock, begun once.
+struct WaitEnd<'c, W: FnOnce()> {
+    /// The parker's callback, until it has run.
+    woke: Option<W>,
+    /// The runtime's clock.
+    clock: &'c Clock,
+    /// What [`Clock::begin_firing`] returned, once called.
+    firing: Option<bool>,
+}
+
+impl<W: FnOnce()> WaitEnd<'_, W> {
+    /// The wait is over: counts the sweep first if events were handed over
+    /// (`sweep`), then runs `woke` unless it already ran.
+    fn woke(&mut self, sweep: bool) {
+        if sweep {
+            self.count_sweep();
+        }
+        if let Some(woke) = self.woke.take() {
+            woke();
+        }
+    }
+
+    /// Begins the sweep's count, unless it already began.
+    fn count_sweep(&mut self) {
+        if self.firing.is_none() {
+            self.firing = Some(self.clock.begin_firing());
+        }
     }
 }
 
