@@ -8,6 +8,9 @@
 //!   every `event_interval` tasks while it is busy. If another thread already
 //!   drives the runtime, the caller waits on its future like the multi-thread
 //!   caller, and takes over the driving when that thread hands the runtime back.
+//!   Once the runtime has shut down there is nothing left to drive: the caller
+//!   drops the tasks its core still holds, hands the core back, and waits on
+//!   its future alone.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
