@@ -107,3 +107,24 @@ fn a_timeout_around_a_send_loop_fires() {
     });
     assert!(fired, "300,000 sends ran in one poll");
 }
+
+#[test]
+fn try_send_and_try_recv_on_a_connected_socket() {
+    let _w = Watchdog::new("udp_try", Duration::from_secs(30));
+    hioload::block_on(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        a.connect(b.local_addr().unwrap()).await.unwrap();
+        b.connect(a.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        assert_eq!(a.try_send(b"hello").unwrap(), 5);
+        // Loopback delivers at once; wait for readiness all the same.
+        b.readable().await.unwrap();
+        assert_eq!(b.try_recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        // Not connected: an error, not a hang.
+        let lone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert!(lone.try_send(b"x").is_err());
+    });
+}

@@ -144,6 +144,27 @@ impl UdpSocket {
         self.io.try_write_with(|socket| socket.send_to(buf, target))
     }
 
+    /// Receives a datagram from the connected peer without waiting
+    /// (`WouldBlock` if none; clears readiness).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error (e.g. `ConnectionRefused` after a send to
+    /// a closed port).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_read_with(|socket| socket.recv(buf))
+    }
+
+    /// Sends a datagram to the connected peer without waiting (`WouldBlock` if
+    /// the buffer is full).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, not connected, or the OS error.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_write_with(|socket| socket.send(buf))
+    }
+
     /// The local address.
     ///
     /// # Errors
