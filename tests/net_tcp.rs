@@ -496,3 +496,38 @@ fn a_waker_that_panics_when_its_socket_turns_readable_does_not_take_a_worker_dow
         drop(server);
     });
 }
+
+#[test]
+fn try_read_and_try_write_vectored() {
+    let _w = Watchdog::new("try_vectored", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let client = hioload::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+        let (server, _) = listener.accept().await.unwrap();
+        let client = client.await.unwrap();
+        let mut head = [0u8; 3];
+        let mut tail = [0u8; 8];
+        {
+            let mut bufs = [io::IoSliceMut::new(&mut head), io::IoSliceMut::new(&mut tail)];
+            let err = server.try_read_vectored(&mut bufs).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        }
+        client.writable().await.unwrap();
+        let sent =
+            client.try_write_vectored(&[io::IoSlice::new(b"abc"), io::IoSlice::new(b"defgh")]);
+        assert_eq!(sent.unwrap(), 8);
+        // One segment on loopback: the first read that finds data takes all 8 bytes.
+        let got = loop {
+            server.readable().await.unwrap();
+            let mut bufs = [io::IoSliceMut::new(&mut head), io::IoSliceMut::new(&mut tail)];
+            match server.try_read_vectored(&mut bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                read => break read.unwrap(),
+            }
+        };
+        assert_eq!(got, 8);
+        assert_eq!(&head, b"abc");
+        assert_eq!(&tail[..5], b"defgh");
+    });
+}

@@ -342,6 +342,24 @@ impl TcpStream {
         self.io.try_write_with(|mut stream| stream.write(buf))
     }
 
+    /// [`TcpStream::try_read`] into several buffers, filled in order.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.io.try_read_with(|mut stream| stream.read_vectored(bufs))
+    }
+
+    /// [`TcpStream::try_write`] from several buffers, sent in order.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.io.try_write_with(|mut stream| stream.write_vectored(bufs))
+    }
+
     /// Splits into borrowed read and write halves usable from two tasks at once.
     ///
     /// With `futures_util::AsyncReadExt` in scope, `stream.split()` resolves to that
