@@ -36,6 +36,8 @@ fn task_types() {
     sync::<hioload::JoinError>();
     send::<hioload::task::AbortHandle>();
     sync::<hioload::task::AbortHandle>();
+    send::<hioload::task::Id>();
+    sync::<hioload::task::Id>();
     send::<hioload::task::JoinSet<u32>>();
     sync::<hioload::task::JoinSet<u32>>();
     unpin::<hioload::task::JoinSet<u32>>();
@@ -48,6 +50,7 @@ fn task_types() {
     debug::<hioload::JoinError>();
     debug::<hioload::task::AbortHandle>();
     debug::<hioload::task::JoinSet<u32>>();
+    debug::<hioload::task::Id>();
     debug::<hioload::task::CancellationToken>();
     debug::<hioload::task::DropGuard>();
 }

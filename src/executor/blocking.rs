@@ -239,7 +239,8 @@ impl Inner {
                 } else {
                     // `run` completes the task and wakes its awaiter; only then
                     // is the job counted out.
-                    runnable.run();
+                    let id = runnable.metadata().id;
+                    super::task_id::polling(id, || runnable.run());
                 }
                 drop(count);
                 // On a paused clock the runtime may now be idle: let the

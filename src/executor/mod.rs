@@ -23,6 +23,7 @@ mod shared;
 mod spread;
 mod task_cell;
 mod task_handle;
+pub(crate) mod task_id;
 mod timer_batch;
 mod worker;
 

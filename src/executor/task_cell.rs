@@ -25,6 +25,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use super::registry::Registration;
 use super::shared::Shared;
+use super::task_id;
 
 /// What a task's future produces: its value, or the payload of its panic.
 ///
@@ -69,8 +71,10 @@ pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 pub(crate) type RawTask<T> = async_task::FallibleTask<TaskOutput<T>, TaskMeta>;
 
 /// Per-task metadata stored inside the `async-task` allocation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TaskMeta {
+    /// The task's id (`task::Id`).
+    pub(crate) id: NonZeroU64,
     /// Set by `JoinHandle::abort`; a worker that pops a task with this flag set
     /// drops the `Runnable` (and with it the future) instead of polling it.
     pub(crate) aborted: AtomicBool,
@@ -95,6 +99,7 @@ impl TaskMeta {
     /// Metadata of a task of `owner` spawned in `group`.
     pub(crate) fn new(owner: Arc<Shared>, group: usize) -> TaskMeta {
         TaskMeta {
+            id: task_id::next(),
             aborted: AtomicBool::new(false),
             group,
             owner: Some(AssertUnwindSafe(owner)),
@@ -109,7 +114,13 @@ impl TaskMeta {
 
     /// Metadata of a blocking job (no runtime tracks it).
     pub(crate) fn blocking() -> TaskMeta {
-        TaskMeta::default()
+        TaskMeta {
+            id: task_id::next(),
+            aborted: AtomicBool::new(false),
+            group: 0,
+            owner: None,
+            future_gone: AtomicBool::new(false),
+        }
     }
 }
 

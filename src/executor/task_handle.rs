@@ -49,6 +49,12 @@ impl AbortRef {
         self.waker.wake_by_ref();
     }
 
+    /// The task's id.
+    pub(crate) fn id(&self) -> std::num::NonZeroU64 {
+        // SAFETY: see `# Invariants`: `self.waker` keeps the allocation alive.
+        unsafe { self.meta.as_ref() }.id
+    }
+
     /// Whether the task's future has been dropped (always true for a blocking
     /// job, which the runtime does not track).
     pub(crate) fn future_gone(&self) -> bool {
@@ -81,6 +87,11 @@ impl<T> TaskHandle<T> {
     /// Asks for the task to be cancelled; no effect once it completed.
     pub(crate) fn abort(&self) {
         self.abort.abort();
+    }
+
+    /// The task's id.
+    pub(crate) fn id(&self) -> std::num::NonZeroU64 {
+        self.abort.id()
     }
 
     /// A separate abort handle.

@@ -304,7 +304,8 @@ impl WorkerCore {
             return;
         }
         bump(&metrics.polls, 1);
-        crate::util::coop::budgeted(|| task.run());
+        let id = task.metadata().id;
+        crate::util::coop::budgeted(|| super::task_id::polling(id, || task.run()));
     }
 
     /// A searcher about to sleep watches the queues for a few microseconds:

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::JoinError;
+use super::{Id, JoinError};
 use crate::executor::{AbortRef, TaskHandle};
 
 /// An owned handle to a spawned task: awaiting it yields the task's output.
@@ -58,6 +58,11 @@ impl<T> JoinHandle<T> {
         self.raw.is_finished()
     }
 
+    /// The task's id (as [`crate::task::id`] reads it inside the task).
+    pub fn id(&self) -> Id {
+        Id::new(self.raw.id())
+    }
+
     /// A handle that can abort the task but not await it.
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle { abort: self.raw.abort_ref() }
@@ -95,6 +100,11 @@ impl AbortHandle {
     /// Cancels the task (see [`JoinHandle::abort`]).
     pub fn abort(&self) {
         self.abort.abort();
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        Id::new(self.abort.id())
     }
 }
 

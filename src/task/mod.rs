@@ -3,6 +3,7 @@
 //! `hioload::task` mirrors `tokio::task` (and `tokio_util::sync::CancellationToken`).
 
 mod cancellation_token;
+mod id;
 mod join_error;
 mod join_handle;
 mod join_set;
@@ -11,6 +12,7 @@ mod yield_now;
 pub use cancellation_token::{
     CancellationToken, DropGuard, WaitForCancellationFuture, WaitForCancellationFutureOwned,
 };
+pub use id::{id, try_id, Id};
 pub use join_error::JoinError;
 pub use join_handle::{AbortHandle, JoinHandle};
 pub use join_set::JoinSet;
