@@ -215,3 +215,36 @@ fn an_output_whose_drop_panics_is_contained_wherever_it_is_dropped() {
     });
     assert_eq!(sum, 28);
 }
+
+#[test]
+fn an_abort_racing_the_first_poll_still_drops_the_task() {
+    // The worker checked the abort flag (not set yet), then the abort's
+    // wake-up found the task still scheduled and did nothing, then the worker
+    // polled it: the task slept for ever with its future alive (1 round in
+    // ~20-500 here; found while testing JoinSet's drop).
+    let _w = Watchdog::new("abort_first_poll", Duration::from_secs(120));
+    let rt = rt(2);
+    for round in 0..3_000 {
+        let flags: Vec<_> = (0..8).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        rt.block_on(async {
+            let handles: Vec<_> = flags
+                .iter()
+                .map(|flag| {
+                    let guard = DropFlag(flag.clone());
+                    hioload::spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    })
+                })
+                .collect();
+            for handle in &handles {
+                handle.abort();
+            }
+        });
+        assert!(
+            wait_until(Duration::from_secs(10), || flags.iter().all(|f| f.load(Ordering::SeqCst))),
+            "round {round}: an aborted task was never dropped"
+        );
+    }
+    assert!(wait_until(Duration::from_secs(5), || rt.metrics().num_alive_tasks() == 0));
+}

@@ -76,7 +76,8 @@ pub(crate) struct TaskMeta {
     /// The task's id (`task::Id`).
     pub(crate) id: NonZeroU64,
     /// Set by `JoinHandle::abort`; a worker that pops a task with this flag set
-    /// drops the `Runnable` (and with it the future) instead of polling it.
+    /// drops the `Runnable` (and with it the future) instead of polling it, and
+    /// a poll that starts after the worker's check sees it too (`TaskFuture::poll`).
     pub(crate) aborted: AtomicBool,
     /// The worker group the task was spawned in: a wake from outside the
     /// workers goes to this group's injector, keeping the task near its data.
@@ -138,6 +139,8 @@ pin_project_lite::pin_project! {
         registration: Option<Registration>,
         // The metadata's `future_gone` (runtime tasks), set once `stage` is dropped.
         gone: Option<&'a AtomicBool>,
+        // The metadata's abort flag (runtime tasks), checked again at each poll.
+        aborted: Option<&'a AtomicBool>,
     }
 
     impl<F> PinnedDrop for TaskFuture<'_, F> {
@@ -194,12 +197,19 @@ impl<'a, F> TaskFuture<'a, F> {
             owner: meta.owner(),
             registration: None,
             gone: Some(&meta.future_gone),
+            aborted: Some(&meta.aborted),
         }
     }
 
     /// Wraps a blocking job's future (not tracked by a runtime).
     pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
-        TaskFuture { stage: Stage::Running { future }, owner: None, registration: None, gone: None }
+        TaskFuture {
+            stage: Stage::Running { future },
+            owner: None,
+            registration: None,
+            gone: None,
+            aborted: None,
+        }
     }
 }
 
@@ -208,6 +218,15 @@ impl<F: Future> Future for TaskFuture<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // Aborted after the worker's check but before this poll began: the
+        // abort's wake-up found the task still scheduled and did nothing, so
+        // this poll is the abort's only chance (without it the task slept for
+        // ever, its future never dropped). Rescheduled instead of polled, it is
+        // dropped by the worker that pops it next, which sees the flag now.
+        if this.aborted.is_some_and(|aborted| aborted.load(std::sync::atomic::Ordering::Acquire)) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let StageProj::Running { future } = this.stage.as_mut().project() else {
             unreachable!("a task's future polled after it completed");
         };
