@@ -60,3 +60,35 @@ fn ids_display_as_numbers_and_differ_between_runtimes() {
     assert!(ids[0].to_string().parse::<u64>().is_ok());
     assert!(format!("{:?}", ids[0]).starts_with("Id("));
 }
+
+#[test]
+fn a_future_dropped_inside_another_tasks_poll_reads_its_own_id() {
+    // Shutdown drops the pending futures of a runtime on the thread that shuts
+    // it down; inside a task's poll, their `Drop` read that task's id (found by
+    // a review). tokio marks the dropped task's own id, as here.
+    let _w = Watchdog::new("task_id_drop", Duration::from_secs(30));
+    let (outer, inner) = (rt(2), rt(2));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    /// Records `task::try_id()` when dropped.
+    struct RecordId(std::sync::Arc<std::sync::Mutex<Option<Option<Id>>>>);
+    impl Drop for RecordId {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(task::try_id());
+        }
+    }
+    let record = RecordId(seen.clone());
+    let pending = inner.spawn(async move {
+        let _record = record;
+        std::future::pending::<()>().await
+    });
+    let pending_id = pending.id();
+    // Let it run once, so that it waits.
+    std::thread::sleep(Duration::from_millis(20));
+    let dropper = outer.spawn(async move {
+        drop(inner);
+        task::id()
+    });
+    let dropper_id = dropper.id();
+    assert_eq!(outer.block_on(dropper).unwrap(), dropper_id);
+    assert_eq!(*seen.lock().unwrap(), Some(Some(pending_id)), "the dropper is {dropper_id}");
+}

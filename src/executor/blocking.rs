@@ -239,8 +239,7 @@ impl Inner {
                 } else {
                     // `run` completes the task and wakes its awaiter; only then
                     // is the job counted out.
-                    let id = runnable.metadata().id;
-                    super::task_id::polling(id, || runnable.run());
+                    runnable.run();
                 }
                 drop(count);
                 // On a paused clock the runtime may now be idle: let the

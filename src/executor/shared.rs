@@ -425,7 +425,7 @@ impl Shared {
         let job = async move { f() };
         let (runnable, task) = TaskBuilder::new()
             .metadata(TaskMeta::blocking())
-            .spawn(move |_| TaskFuture::untracked(job), schedule);
+            .spawn(move |meta: &TaskMeta| TaskFuture::untracked(job, meta.id), schedule);
         let handle = TaskHandle::new(&runnable, task);
         runnable.schedule();
         handle

@@ -141,6 +141,9 @@ pin_project_lite::pin_project! {
         gone: Option<&'a AtomicBool>,
         // The metadata's abort flag (runtime tasks), checked again at each poll.
         aborted: Option<&'a AtomicBool>,
+        // The task's id: `task::id()` reads it while this future is polled or
+        // dropped, on whichever thread and inside whatever other task's poll.
+        id: NonZeroU64,
     }
 
     impl<F> PinnedDrop for TaskFuture<'_, F> {
@@ -148,8 +151,10 @@ pin_project_lite::pin_project! {
             let this = this.project();
             // A cancelled task (abort, shutdown) still holds its future: drop it
             // here, where a panic of its `Drop` is contained (async-task aborts
-            // the process on a panic while it drops a task's future).
-            drop_contained(this.stage, *this.gone);
+            // the process on a panic while it drops a task's future). Its id is
+            // marked: shutdown and refused spawns drop futures inside other
+            // tasks' polls.
+            task_id::polling(*this.id, || drop_contained(this.stage, *this.gone));
             if let Some(owner) = this.owner {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
@@ -198,17 +203,19 @@ impl<'a, F> TaskFuture<'a, F> {
             registration: None,
             gone: Some(&meta.future_gone),
             aborted: Some(&meta.aborted),
+            id: meta.id,
         }
     }
 
-    /// Wraps a blocking job's future (not tracked by a runtime).
-    pub(crate) fn untracked(future: F) -> TaskFuture<'static, F> {
+    /// Wraps the future of blocking job `id` (not tracked by a runtime).
+    pub(crate) fn untracked(future: F, id: NonZeroU64) -> TaskFuture<'static, F> {
         TaskFuture {
             stage: Stage::Running { future },
             owner: None,
             registration: None,
             gone: None,
             aborted: None,
+            id,
         }
     }
 }
@@ -217,6 +224,14 @@ impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = TaskOutput<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        task_id::polling(id, || self.poll_marked(cx))
+    }
+}
+
+impl<F: Future> TaskFuture<'_, F> {
+    /// [`Future::poll`], with the task's id marked.
+    fn poll_marked(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TaskOutput<F::Output>> {
         let mut this = self.project();
         // Aborted after the worker's check but before this poll began: the
         // abort's wake-up found the task still scheduled and did nothing, so

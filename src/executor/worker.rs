@@ -304,8 +304,7 @@ impl WorkerCore {
             return;
         }
         bump(&metrics.polls, 1);
-        let id = task.metadata().id;
-        crate::util::coop::budgeted(|| super::task_id::polling(id, || task.run()));
+        crate::util::coop::budgeted(|| task.run());
     }
 
     /// A searcher about to sleep watches the queues for a few microseconds:

@@ -41,7 +41,12 @@ impl fmt::Debug for Id {
     }
 }
 
-/// The id of the task being polled on this thread.
+/// The id of the task being polled on this thread (or whose future is being
+/// dropped: a `Drop` reads its own task's id, also when shutdown drops it
+/// inside another task's poll).
+///
+/// `block_on`'s own future is no task; inside a `spawn_blocking` job it reads
+/// the job's id, as in tokio.
 ///
 /// # Panics
 ///
