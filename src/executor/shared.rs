@@ -417,10 +417,7 @@ impl Shared {
         let shared = self.clone();
         let schedule = move |runnable| {
             let shared = shared.clone();
-            pool.schedule(runnable, move || {
-                let entered = context::enter(Entered::Blocking(shared.clone()));
-                Box::new((entered, shared.enter_group(0, 0)))
-            })
+            pool.schedule(runnable, move || Box::new(shared.enter_blocking()))
         };
         let job = async move { f() };
         let (runnable, task) = TaskBuilder::new()
@@ -515,10 +512,22 @@ impl Shared {
     /// context (as the shutdown does): for tasks a current-thread core put back
     /// after the shutdown's own drain.
     pub(crate) fn drop_queued_after_shutdown(self: &Arc<Self>) {
-        let _enter = context::enter(Entered::Blocking(self.clone()));
-        let _io_and_time = self.enter_group(0, 0);
+        let _entered = self.enter_blocking();
+        self.drain_queues();
+    }
+
+    /// Drops every task queued in an injector or a slot's deque.
+    fn drain_queues(&self) {
         self.drain_injectors();
         self.drain_slots();
+    }
+
+    /// Makes this runtime current on the calling thread as on a thread that
+    /// belongs to it without running its async code (a blocking-pool thread,
+    /// the thread shutting it down): `spawn` queues to the injector, I/O and
+    /// timers use group 0. Until the guards drop.
+    pub(crate) fn enter_blocking(self: &Arc<Self>) -> (context::EnterGuard, GroupGuard) {
+        (context::enter(Entered::Blocking(self.clone())), self.enter_group(0, 0))
     }
 
     /// Makes `group`'s reactor and timers (timer shard `shard`) current on this thread.
@@ -530,18 +539,15 @@ impl Shared {
         }
     }
 
-    /// Makes this runtime current on the calling thread, as for a
-    /// blocking-pool thread (`spawn` queues to the injector; I/O and timers use
-    /// group 0), until the guards drop (`Handle::enter`).
+    /// Makes this runtime current on the calling thread (`Handle::enter`), as
+    /// [`Shared::enter_blocking`] does, until the guards drop.
     pub(crate) fn enter_outside(self: &Arc<Self>) -> (context::EnterGuard, GroupGuard) {
+        if !context::is_entered() {
+            return self.enter_blocking();
+        }
         // A thread already running async code stays one: `block_on` must still
         // refuse to block it.
-        let entered = if context::is_entered() {
-            Entered::Nested(self.clone())
-        } else {
-            Entered::Blocking(self.clone())
-        };
-        (context::enter(entered), self.enter_group(0, 0))
+        (context::enter(Entered::Nested(self.clone())), self.enter_group(0, 0))
     }
 
     /// On a paused clock with the whole runtime idle (every worker parked, no
@@ -602,8 +608,7 @@ impl Shared {
         // the runtime's context, as on a worker, so that a `spawn` there returns
         // a cancelled handle and a timer can be created (outside a context they
         // panic, and a panic while async-task drops a future aborts the process).
-        let _enter = context::enter(Entered::Blocking(self.clone()));
-        let _io_and_time = self.enter_group(0, 0);
+        let _entered = self.enter_blocking();
         for slot in self.slots.iter() {
             slot.unparker.unpark();
         }
@@ -615,8 +620,7 @@ impl Shared {
             join_worker(slot);
         }
         self.stop_caretakers();
-        self.drain_injectors();
-        self.drain_slots();
+        self.drain_queues();
         self.registry.close();
         for group in self.groups.iter() {
             group.driver.shutdown();

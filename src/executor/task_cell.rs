@@ -99,13 +99,7 @@ pub(crate) struct TaskMeta {
 impl TaskMeta {
     /// Metadata of a task of `owner` spawned in `group`.
     pub(crate) fn new(owner: Arc<Shared>, group: usize) -> TaskMeta {
-        TaskMeta {
-            id: task_id::next(),
-            aborted: AtomicBool::new(false),
-            group,
-            owner: Some(AssertUnwindSafe(owner)),
-            future_gone: AtomicBool::new(false),
-        }
+        TaskMeta::with_owner(Some(owner), group)
     }
 
     /// The runtime of a runtime task (`None` for a blocking job).
@@ -115,11 +109,16 @@ impl TaskMeta {
 
     /// Metadata of a blocking job (no runtime tracks it).
     pub(crate) fn blocking() -> TaskMeta {
+        TaskMeta::with_owner(None, 0)
+    }
+
+    /// Fresh metadata (a new id, no abort, future present).
+    fn with_owner(owner: Option<Arc<Shared>>, group: usize) -> TaskMeta {
         TaskMeta {
             id: task_id::next(),
             aborted: AtomicBool::new(false),
-            group: 0,
-            owner: None,
+            group,
+            owner: owner.map(AssertUnwindSafe),
             future_gone: AtomicBool::new(false),
         }
     }
@@ -132,15 +131,11 @@ pin_project_lite::pin_project! {
         // The user future, until it completes (or is dropped at cancellation).
         #[pin]
         stage: Stage<F>,
-        // The runtime in the task's own metadata (async-task drops the future
-        // before the metadata); `None` for blocking jobs.
-        owner: Option<&'a Arc<Shared>>,
+        // The task's own metadata (async-task drops the future before it):
+        // runtime, abort flag, `future_gone`; `None` for blocking jobs.
+        meta: Option<&'a TaskMeta>,
         // The task's registry entry, from its first `Pending` on.
         registration: Option<Registration>,
-        // The metadata's `future_gone` (runtime tasks), set once `stage` is dropped.
-        gone: Option<&'a AtomicBool>,
-        // The metadata's abort flag (runtime tasks), checked again at each poll.
-        aborted: Option<&'a AtomicBool>,
         // The task's id: `task::id()` reads it while this future is polled or
         // dropped, on whichever thread and inside whatever other task's poll.
         id: NonZeroU64,
@@ -154,8 +149,9 @@ pin_project_lite::pin_project! {
             // the process on a panic while it drops a task's future). Its id is
             // marked: shutdown and refused spawns drop futures inside other
             // tasks' polls.
-            task_id::polling(*this.id, || drop_contained(this.stage, *this.gone));
-            if let Some(owner) = this.owner {
+            let meta = *this.meta;
+            task_id::polling(*this.id, || drop_contained(this.stage, meta));
+            if let Some(owner) = meta.and_then(TaskMeta::owner) {
                 if let Some(registration) = this.registration.take() {
                     owner.registry.release(registration);
                 }
@@ -175,11 +171,11 @@ pin_project_lite::pin_project! {
 }
 
 /// Drops the user future in `stage` (if still there), containing a panic of its
-/// `Drop`, and records that it is gone in `gone` (a runtime task's
-/// `TaskMeta::future_gone`); returns the panic's payload.
+/// `Drop`, and records that it is gone in a runtime task's `meta`
+/// (`TaskMeta::future_gone`); returns the panic's payload.
 fn drop_contained<F>(
     mut stage: Pin<&mut Stage<F>>,
-    gone: Option<&AtomicBool>,
+    meta: Option<&TaskMeta>,
 ) -> Option<Box<dyn Any + Send + 'static>> {
     if matches!(*stage, Stage::Dropped) {
         return None;
@@ -188,8 +184,8 @@ fn drop_contained<F>(
     // still receives `Dropped` (assignment writes the new value on unwind too),
     // so the future is never dropped twice.
     let payload = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Dropped))).err();
-    if let Some(gone) = gone {
-        gone.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(meta) = meta {
+        meta.future_gone.store(true, std::sync::atomic::Ordering::Release);
     }
     payload
 }
@@ -199,24 +195,15 @@ impl<'a, F> TaskFuture<'a, F> {
     pub(crate) fn new(future: F, meta: &'a TaskMeta) -> Self {
         TaskFuture {
             stage: Stage::Running { future },
-            owner: meta.owner(),
+            meta: Some(meta),
             registration: None,
-            gone: Some(&meta.future_gone),
-            aborted: Some(&meta.aborted),
             id: meta.id,
         }
     }
 
     /// Wraps the future of blocking job `id` (not tracked by a runtime).
     pub(crate) fn untracked(future: F, id: NonZeroU64) -> TaskFuture<'static, F> {
-        TaskFuture {
-            stage: Stage::Running { future },
-            owner: None,
-            registration: None,
-            gone: None,
-            aborted: None,
-            id,
-        }
+        TaskFuture { stage: Stage::Running { future }, meta: None, registration: None, id }
     }
 }
 
@@ -238,7 +225,8 @@ impl<F: Future> TaskFuture<'_, F> {
         // this poll is the abort's only chance (without it the task slept for
         // ever, its future never dropped). Rescheduled instead of polled, it is
         // dropped by the worker that pops it next, which sees the flag now.
-        if this.aborted.is_some_and(|aborted| aborted.load(std::sync::atomic::Ordering::Acquire)) {
+        let meta = *this.meta;
+        if meta.is_some_and(|meta| meta.aborted.load(std::sync::atomic::Ordering::Acquire)) {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -248,7 +236,7 @@ impl<F: Future> TaskFuture<'_, F> {
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if this.registration.is_none() {
-                    if let Some(owner) = this.owner {
+                    if let Some(owner) = meta.and_then(TaskMeta::owner) {
                         *this.registration = owner.register_waiting(cx.waker());
                         if this.registration.is_none() {
                             // The runtime shut down (its registry is closed)
@@ -268,7 +256,7 @@ impl<F: Future> TaskFuture<'_, F> {
         // Done: drop the future now, here, where a panic of its `Drop` becomes
         // the task's panic (as with tokio) instead of aborting the process
         // inside async-task.
-        match (drop_contained(this.stage, *this.gone), output) {
+        match (drop_contained(this.stage, meta), output) {
             (Some(payload), Ok(value)) => {
                 // The value goes unread; its own `Drop` is contained too.
                 drop(TaskOutput::new(Ok(value)));

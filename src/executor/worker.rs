@@ -455,19 +455,15 @@ impl WorkerCore {
         if self.stop_searching() && self.shared.idle.transition_worker_from_searching() {
             self.shared.notify_parked();
         }
-        let lifo = self.lifo.take();
-        let mut queued: Vec<Runnable> = lifo.into_iter().collect();
-        while let Some(task) = self.local.pop() {
-            queued.push(task);
-        }
         if hand_back {
             let injector = &self.shared.groups[self.group].injector;
-            for task in queued {
+            let lifo = self.lifo.take();
+            for task in lifo.into_iter().chain(std::iter::from_fn(|| self.local.pop())) {
                 injector.push(task);
             }
             self.shared.notify_parked();
         } else {
-            drop(queued);
+            self.drop_queued();
         }
     }
 
