@@ -43,12 +43,21 @@ use crate::loom::{Condvar, Mutex};
 use crate::time::AutoAdvance;
 
 /// How long a worker whose last condvar sleep was short watches for a
-/// notification before it sleeps (see the module docs). None under loom: a
-/// model must not spin on an atomic.
-#[cfg(not(all(test, hioload_loom)))]
+/// notification before it sleeps (see the module docs).
 const PARK_SPIN: Duration = Duration::from_micros(20);
+
+/// Whether a watch that ends at `until` is over after `looks` looks at the state.
+#[cfg(not(all(test, hioload_loom)))]
+fn watch_over(until: Instant, _looks: u32) -> bool {
+    Instant::now() >= until
+}
+
+/// Under loom a watch is two looks at the state, not a time: a model must be
+/// deterministic.
 #[cfg(all(test, hioload_loom))]
-const PARK_SPIN: Duration = Duration::ZERO;
+fn watch_over(_until: Instant, looks: u32) -> bool {
+    looks >= 2
+}
 
 /// Pause instructions between two looks at the state while watching.
 const WATCH_PAUSES: usize = 16;
@@ -189,10 +198,8 @@ impl Parker {
     /// Watches the state for up to [`PARK_SPIN`]; true if a notification
     /// came (consumed).
     fn watch_for_notification(&self) -> bool {
-        if PARK_SPIN.is_zero() {
-            return false;
-        }
         let until = Instant::now() + PARK_SPIN;
+        let mut looks = 0;
         loop {
             for _ in 0..WATCH_PAUSES {
                 std::hint::spin_loop();
@@ -200,7 +207,8 @@ impl Parker {
             if self.inner.state.load(SeqCst) == NOTIFIED && self.take_notification() {
                 return true;
             }
-            if Instant::now() >= until {
+            looks += 1;
+            if watch_over(until, looks) {
                 return false;
             }
         }
@@ -400,8 +408,24 @@ mod loom_tests {
     #[test]
     fn unpark_racing_park_is_never_lost() {
         // A lost notify leaves the parker in `condvar.wait` for ever: loom
-        // reports the deadlock.
+        // reports the deadlock. A fresh parker watches first: the notification
+        // lands before the watch, during it, between it and the condvar check
+        // (which then refuses to sleep), or during the sleep.
         model(|parker| {
+            let unparker = parker.unparker();
+            let t = thread::spawn(move || unparker.unpark());
+            parker.park(None, || None);
+            t.join().unwrap();
+            assert_settled(&parker);
+        });
+    }
+
+    #[test]
+    fn unpark_racing_a_park_that_does_not_watch_is_never_lost() {
+        // A fresh parker watches first (the model above); this one, like a
+        // worker after a long sleep, goes straight to the condvar.
+        model(|parker| {
+            parker.watch.set(false);
             let unparker = parker.unparker();
             let t = thread::spawn(move || unparker.unpark());
             parker.park(None, || None);
