@@ -87,6 +87,25 @@ fn transfer_of_32_mib_is_complete_and_in_order() {
 }
 
 #[test]
+fn short_writes_into_a_full_send_buffer_resume_as_a_slow_reader_drains() {
+    // A write that takes part of its buffer clears the write readiness at once
+    // (Linux): the next write waits for the poller's edge. Every round must
+    // complete, on two workers so the reader's room races the clear.
+    let _w = Watchdog::new("short_writes_tcp", Duration::from_secs(120));
+    let rt = support::rt(2);
+    for _ in 0..10 {
+        rt.block_on(async {
+            let listener = listener().await;
+            let addr = listener.local_addr().unwrap();
+            let accept = hioload::spawn(async move { listener.accept().await.unwrap().0 });
+            let writer = TcpStream::connect(addr).await.unwrap();
+            let reader = accept.await.unwrap();
+            support::fill_against_a_slow_reader(writer, reader, 6 << 20).await;
+        });
+    }
+}
+
+#[test]
 fn connect_to_a_closed_port_fails_fast() {
     let _w = Watchdog::new("connect_closed_port", Duration::from_secs(30));
     // A bound but not listening socket: connects get RST, and the port stays ours (a

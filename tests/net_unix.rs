@@ -68,6 +68,19 @@ fn pair_transfers_and_close_gives_eof() {
 }
 
 #[test]
+fn short_writes_into_a_full_send_buffer_resume_as_a_slow_reader_drains() {
+    // As the TCP test of that name: short writes clear the write readiness.
+    let _w = Watchdog::new("short_writes_unix", Duration::from_secs(120));
+    let rt = support::rt(2);
+    for _ in 0..10 {
+        rt.block_on(async {
+            let (writer, reader) = UnixStream::pair().unwrap();
+            support::fill_against_a_slow_reader(writer, reader, 6 << 20).await;
+        });
+    }
+}
+
+#[test]
 fn connect_to_a_missing_path_fails() {
     let _w = Watchdog::new("unix_missing", Duration::from_secs(30));
     hioload::block_on(async {

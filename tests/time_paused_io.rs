@@ -10,7 +10,9 @@ mod support;
 
 use std::time::Duration;
 
-use futures_util::{AsyncReadExt, AsyncWriteExt};
+use futures_util::AsyncReadExt;
+#[cfg(unix)]
+use futures_util::AsyncWriteExt;
 use hioload::net::{TcpListener, TcpStream};
 use hioload::time::{timeout, Instant};
 use support::Watchdog;

@@ -245,6 +245,23 @@ impl<T> Async<T> {
     ) -> Poll<io::Result<R>> {
         self.registration.poll_io(cx, Direction::Write, || op(&self.io))
     }
+
+    /// A stream write of `len` bytes through [`Async::poll_write_with`]: a write
+    /// that took part of `len` found the send buffer full, so where the OS
+    /// guarantees that (`sys::PARTIAL_WRITE_MEANS_FULL`) the write readiness is
+    /// cleared at once and the next write waits for the poller instead of
+    /// returning `WouldBlock` first (tokio does the same on unix).
+    pub(crate) fn poll_write_stream(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.registration.poll_io_drained(cx, Direction::Write, || {
+            let n = op(&self.io)?;
+            Ok((n, crate::sys::PARTIAL_WRITE_MEANS_FULL && n > 0 && n < len))
+        })
+    }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Async<T> {

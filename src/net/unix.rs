@@ -318,7 +318,7 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_write_with(cx, |mut s| s.write(buf))
+        self.io.poll_write_stream(cx, buf.len(), |mut s| s.write(buf))
     }
 
     fn poll_write_vectored(
@@ -326,7 +326,8 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_write_with(cx, |mut s| s.write_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.io.poll_write_stream(cx, len, |mut s| s.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -100,10 +100,11 @@ impl Registration {
         self.poll_io_drained(cx, dir, || op().map(|result| (result, false)))
     }
 
-    /// [`Registration::poll_io`] for an `op` that also says whether it drained the
-    /// source (`Ok((r, true))`: no data is left to read). A drained source has
-    /// its plain readiness bit cleared, so the next wait sleeps until a new event
-    /// without the attempt that would return `WouldBlock`. The clear is skipped
+    /// [`Registration::poll_io`] for an `op` that also says whether it exhausted
+    /// the direction (`Ok((r, true))`: no data is left to read, or no room is
+    /// left to write). An exhausted direction has its plain readiness bit
+    /// cleared, so the next wait sleeps until a new event without the attempt
+    /// that would return `WouldBlock`. The clear is skipped
     /// if an event came since the readiness was observed (as for `WouldBlock`),
     /// so it never loses one.
     ///

@@ -52,6 +52,10 @@ compile_error!("hioload supports unix (Linux first) and Windows targets only");
 //   -> (n, drained)`: a read that also says whether the receive queue is empty
 //   with no FIN pending (Linux `TCP_INQ`; elsewhere `Unsupported` and a plain
 //   read that never says drained);
+// - `PARTIAL_WRITE_MEANS_FULL`: whether a stream socket write that took only part
+//   of its buffer proves the send buffer full, so the write readiness may be
+//   cleared at once (unix: yes, and the poller reports the next edge; IOCP's
+//   AFD polling: not relied on, as tokio does not);
 // - `poller_has_events(&Poller) -> bool`: whether a poller holds uncollected
 //   events, without collecting them (epoll/kqueue: its descriptor polls
 //   readable; IOCP cannot tell: always false).

@@ -228,6 +228,11 @@ pub(crate) fn enable_queue_hint(socket: &std::net::TcpStream) -> io::Result<()> 
     }
 }
 
+/// A stream socket write that took part of its buffer found the send buffer
+/// full: the next write would return `WouldBlock` until the poller reports
+/// room again (see `sys/mod.rs`).
+pub(crate) const PARTIAL_WRITE_MEANS_FULL: bool = true;
+
 /// Reads from a TCP socket whose queue hint is on ([`enable_queue_hint`]) into
 /// `bufs`; returns the byte count and whether the receive queue is now drained:
 /// nothing left to read and no FIN pending (the kernel reports a pending FIN as

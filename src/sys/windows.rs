@@ -100,6 +100,10 @@ pub(crate) fn enable_queue_hint(_socket: &std::net::TcpStream) -> io::Result<()>
     Err(io::Error::new(io::ErrorKind::Unsupported, "TCP_INQ is a Linux feature"))
 }
 
+/// Not relied on with IOCP's AFD polling (see `sys/mod.rs`): a partial write
+/// is followed by another attempt, as in tokio on Windows.
+pub(crate) const PARTIAL_WRITE_MEANS_FULL: bool = false;
+
 /// A plain vectored read, never reported as drained (see the unix backend).
 ///
 /// # Errors

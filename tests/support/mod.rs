@@ -103,3 +103,52 @@ where
         }
     }
 }
+
+/// Sends `total` patterned bytes through `writer` in 1 MiB writes (plain and
+/// vectored in turn, so most of them fill the send buffer and return short)
+/// while `reader`, on another task, takes 4 KiB at a time and yields between
+/// reads; checks that every byte arrives in order. A write readiness cleared
+/// on a short write must never miss the room the reader makes.
+pub async fn fill_against_a_slow_reader<W, R>(mut writer: W, mut reader: R, total: usize)
+where
+    W: futures_io::AsyncWrite + Unpin + Send + 'static,
+    R: futures_io::AsyncRead + Unpin,
+{
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+    let byte = |i: usize| (i % 253) as u8;
+    let sender = hioload::spawn(async move {
+        let data: Vec<u8> = (0..total).map(byte).collect();
+        let mut sent = 0;
+        let mut vectored = false;
+        while sent < total {
+            let end = (sent + (1 << 20)).min(total);
+            let chunk = &data[sent..end];
+            let n = if vectored {
+                let (a, b) = chunk.split_at(chunk.len() / 3);
+                writer.write_vectored(&[std::io::IoSlice::new(a), std::io::IoSlice::new(b)]).await
+            } else {
+                writer.write(chunk).await
+            }
+            .unwrap();
+            assert!(n > 0, "a write returned 0");
+            sent += n;
+            vectored = !vectored;
+        }
+        writer.close().await.unwrap();
+    });
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    loop {
+        let n = reader.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        for (k, &b) in buf[..n].iter().enumerate() {
+            assert_eq!(b, byte(got + k), "byte {} corrupted", got + k);
+        }
+        got += n;
+        hioload::task::yield_now().await;
+    }
+    sender.await.unwrap();
+    assert_eq!(got, total);
+}

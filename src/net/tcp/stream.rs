@@ -410,7 +410,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_write_with(cx, |mut stream| stream.write(buf))
+        self.io.poll_write_stream(cx, buf.len(), |mut stream| stream.write(buf))
     }
 
     /// `AsyncWrite::poll_write_vectored` through a shared reference.
@@ -419,7 +419,8 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_write_with(cx, |mut stream| stream.write_vectored(bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.io.poll_write_stream(cx, len, |mut stream| stream.write_vectored(bufs))
     }
 
     /// `AsyncWrite::poll_close`: shuts down the write half (a socket that is already
