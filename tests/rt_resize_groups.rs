@@ -352,3 +352,51 @@ fn an_idle_caretaker_uses_no_cpu() {
 }
 
 const SECS_60: Duration = Duration::from_secs(60);
+
+#[test]
+fn shrinking_away_a_groups_driver_holder_leaves_its_sockets_served() {
+    // Group 0 = slots 0 and 2. Idle, one of them waits in the group's driver
+    // and the other sleeps on its condvar. resize(2) retires slot 2: when it
+    // was the driver's holder, the worker left in group 0 must take the
+    // driver over (the retiree's wake-up used to go to any group, or to
+    // nobody while a worker searched; group 0's sockets then hung).
+    let _serial = serial();
+    let _w = Watchdog::new("shrink_driver_holder", Duration::from_secs(300));
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .max_worker_threads(4)
+        .numa(Numa::Groups(vec![vec![0], vec![1]]))
+        .build()
+        .unwrap();
+    // block_on's thread registers with group 0's reactor.
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(hioload::spawn(support::echo(stream)));
+        }
+    }));
+    for round in 0..40 {
+        rt.resize(4).unwrap();
+        // Work on group 0, so which of its workers ends up in the driver varies.
+        let tasks: Vec<_> = (0..64u64)
+            .map(|i| {
+                rt.handle().spawn_on(0, async move {
+                    hioload::time::sleep(Duration::from_micros(50 * (i % 8))).await;
+                })
+            })
+            .collect();
+        for task in tasks {
+            rt.block_on(task).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(3));
+        rt.resize(2).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        client.write_all(b"ping").unwrap();
+        let mut back = [0; 4];
+        let echoed = client.read_exact(&mut back);
+        assert!(echoed.is_ok(), "round {round}: no echo: {echoed:?}");
+    }
+}

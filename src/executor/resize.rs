@@ -1,8 +1,9 @@
 //! Live resize: growing and shrinking the worker pool while tasks run.
 //!
 //! 1. Shrinking marks the highest slots `SLOT_RETIRING` and unparks them; each
-//!    worker hands its queued tasks back to its group's injector and exits
-//!    (`worker.rs`); resize joins them.
+//!    worker hands its queued tasks back to its group's injector, wakes a
+//!    sleeper of its group (it may have been the one waiting in the group's
+//!    driver) and exits (`worker.rs`); resize joins them.
 //! 2. Growing starts workers on the next slots, one at a time. A slot whose
 //!    worker has not taken up its retirement yet (it retired itself: a task of
 //!    that worker shrank the pool, and a worker cannot join itself) keeps that

@@ -467,6 +467,16 @@ impl Shared {
         }
     }
 
+    /// Wakes a sleeper of `group`, even while others search: a worker that
+    /// left for good may have been the one waiting in the group's driver, and
+    /// only a worker of the group can take that over (a woken sleeper finds no
+    /// work, parks again and takes the free driver).
+    pub(crate) fn wake_sleeper_in(&self, group: usize) {
+        if let Some(index) = self.idle.wake_sleeper(|w| self.slots[w].group == group) {
+            self.wake_worker(index);
+        }
+    }
+
     /// Unparks a worker a notifier popped (and counted as searching).
     fn wake_worker(&self, index: usize) {
         let slot = &self.slots[index];

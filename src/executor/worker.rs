@@ -534,6 +534,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     }
     let retiring = !shared.is_shutdown();
     core.release(retiring);
+    if retiring {
+        // This worker may have held its group's driver: a sibling takes it over.
+        shared.wake_sleeper_in(core.group);
+    }
     super::config::run_hook(shared.config.on_thread_stop.as_ref());
     drop(_io_and_time);
     drop(_enter);
