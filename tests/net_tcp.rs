@@ -550,3 +550,107 @@ fn try_read_and_try_write_vectored() {
         assert_eq!(&tail[..5], b"defgh");
     });
 }
+
+/// A std TCP socket whose non-blocking connect stays in progress (the
+/// listener's accept queue, backlog 0, is full, so its SYN goes unanswered),
+/// and the sockets that keep it so.
+#[cfg(unix)]
+fn connecting_socket() -> (std::net::TcpStream, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut keep = vec![listener];
+    for _ in 0..4 {
+        let filler = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let _ = filler.connect(&addr);
+        keep.push(filler);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let err = socket.connect(&addr).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINPROGRESS), "{err}");
+    (socket.into(), keep)
+}
+
+#[test]
+#[cfg(unix)]
+fn writable_on_a_from_std_socket_whose_connect_is_in_progress_waits() {
+    // from_std used to assume every stream writable until a write said
+    // otherwise: writable() then completed at once, again and again, on a
+    // socket that was never connected (MIGRATION's TcpSocket workaround).
+    let _w = Watchdog::new("connecting_writable", Duration::from_secs(20));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    rt.block_on(async {
+        let (socket, _keep) = connecting_socket();
+        let stream = TcpStream::from_std(socket).unwrap();
+        assert_eq!(stream.peer_addr().unwrap_err().kind(), io::ErrorKind::NotConnected);
+        let mut wakeups = 0u64;
+        let waited = hioload::time::timeout(Duration::from_millis(300), async {
+            loop {
+                stream.writable().await.unwrap();
+                wakeups += 1;
+                if stream.take_error().unwrap().is_some() || stream.peer_addr().is_ok() {
+                    return;
+                }
+                hioload::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "the connect completed or failed: the backlog did not hold");
+        assert_eq!(wakeups, 0, "writable() completed on a socket still connecting");
+    });
+}
+
+#[test]
+fn a_woken_readable_waiter_completes_even_if_another_task_took_the_data() {
+    // Both tasks wait on the same event; the reader runs first and drains the
+    // socket (its WouldBlock clears the readiness). The watcher was woken: it
+    // completes, as in tokio, rather than going back to sleep until the FIN.
+    let _w = Watchdog::new("readable_waiter", Duration::from_secs(60));
+    for flavour in ["current_thread", "two_workers"] {
+        let rt = match flavour {
+            "current_thread" => hioload::Runtime::builder().current_thread().build().unwrap(),
+            _ => support::rt(2),
+        };
+        for round in 0..10 {
+            rt.block_on(async {
+                let listener = listener().await;
+                let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+                let (mut server, _) = listener.accept().await.unwrap();
+                let client = std::sync::Arc::new(client);
+                // Forget the readiness assumed at registration.
+                let _ = client.try_read(&mut [0u8; 1]);
+                let watching = client.clone();
+                let watcher = hioload::spawn(async move { watching.readable().await });
+                hioload::task::yield_now().await;
+                let reading = client.clone();
+                let reader = hioload::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let mut total = 0;
+                    loop {
+                        reading.readable().await.unwrap();
+                        match reading.try_read(&mut buf) {
+                            Ok(0) => return total,
+                            Ok(n) => total += n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                });
+                hioload::time::sleep(Duration::from_millis(20)).await;
+                server.write_all(b"ping").await.unwrap();
+                let watched = hioload::time::timeout(Duration::from_secs(2), watcher).await;
+                server.close().await.unwrap();
+                assert_eq!(reader.await.unwrap(), 4);
+                assert!(
+                    matches!(watched, Ok(Ok(Ok(())))),
+                    "{flavour}, round {round}: readable() was woken but went back to waiting"
+                );
+            });
+        }
+    }
+}

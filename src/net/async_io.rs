@@ -44,6 +44,12 @@ pub struct Async<T> {
 impl<T: AsSource> Async<T> {
     /// Registers `io` with the current runtime's reactor.
     ///
+    /// `io` is taken as ready in both directions until an operation returns
+    /// `WouldBlock` (so the first read or write is tried at once). A socket whose
+    /// non-blocking connect is still in progress is not writable yet: clear that
+    /// assumption first with `try_write_with(|_| Err(io::ErrorKind::WouldBlock.into()))`,
+    /// or `writable()` completes at once. (`TcpStream::from_std` does this itself.)
+    ///
     /// # Errors
     ///
     /// The runtime shut down or the OS refused the registration.

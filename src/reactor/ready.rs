@@ -37,11 +37,6 @@ impl Ready {
         self.0 & other.0 == other.0
     }
 
-    /// Whether any bit of `other` is set in `self`.
-    pub(crate) fn intersects(self, other: Ready) -> bool {
-        self.0 & other.0 != 0
-    }
-
     /// Whether no bit is set.
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
@@ -197,7 +192,7 @@ mod tests {
     fn wake_mask_includes_terminal_bits() {
         assert!(Direction::Read.wake_mask().contains(Ready::SHUTDOWN));
         assert!(Direction::Write.wake_mask().contains(Ready::ERROR));
-        assert!(!Direction::Read.wake_mask().intersects(Ready::WRITABLE));
+        assert!(Direction::Read.wake_mask().and(Ready::WRITABLE).is_empty());
         assert_eq!(format!("{:?}", Ready::READABLE | Ready::WRITABLE), "{READABLE, WRITABLE}");
     }
 }

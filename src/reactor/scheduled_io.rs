@@ -63,24 +63,43 @@ struct Synced {
 /// The `poll_*` methods of `AsyncRead`/`AsyncWrite` have no future to hold a waiter
 /// id, so they share one `poll_slot` (the last poller wins, as in tokio); futures
 /// (`readable().await`) each own an entry of `list`, so any number of tasks can wait.
+///
+/// A future that an event woke completes at its next poll with that event, even
+/// if another task took the readiness in between (as in tokio): a task that
+/// only watches for readiness, beside one that reads, is not put back to sleep.
 #[derive(Debug, Default)]
 struct Waiters {
     /// The waker of the latest `poll_*` caller in this direction.
     poll_slot: Option<Waker>,
     /// `(waiter id, waker)` of every pending readiness future.
     list: Vec<(u64, Waker)>,
+    /// `(waiter id, event)` of the readiness futures an event woke, until they
+    /// poll again or are dropped.
+    notified: Vec<(u64, ReadyEvent)>,
 }
 
 impl Waiters {
-    /// Whether anyone waits.
+    /// Whether anyone waits (a woken future waits no more).
     fn is_empty(&self) -> bool {
         self.poll_slot.is_none() && self.list.is_empty()
     }
 
-    /// Moves every waker into `out`.
-    fn drain_into(&mut self, out: &mut Vec<Waker>) {
+    /// Moves every waker into `out`; the futures among them complete with
+    /// `event` at their next poll, if there is one.
+    fn drain_into(&mut self, out: &mut Vec<Waker>, event: Option<ReadyEvent>) {
         out.extend(self.poll_slot.take());
-        out.extend(self.list.drain(..).map(|(_, waker)| waker));
+        for (id, waker) in self.list.drain(..) {
+            if let Some(event) = event {
+                self.notified.push((id, event));
+            }
+            out.push(waker);
+        }
+    }
+
+    /// The event that woke future `id`, if one did since its last poll (forgotten here).
+    fn take_notified(&mut self, id: u64) -> Option<ReadyEvent> {
+        let pos = self.notified.iter().position(|(i, _)| *i == id)?;
+        Some(self.notified.swap_remove(pos).1)
     }
 
     /// Stores `waker` for waiter `id`, replacing its older waker.
@@ -102,6 +121,7 @@ impl Waiters {
     /// Forgets waiter `id`.
     fn remove(&mut self, id: u64) {
         self.list.retain(|(i, _)| *i != id);
+        self.notified.retain(|(i, _)| *i != id);
     }
 }
 
@@ -196,11 +216,13 @@ impl ScheduledIo {
         wakers: &mut Vec<Waker>,
     ) {
         let mut synced = self.lock();
-        if ready.intersects(Direction::Read.wake_mask()) {
-            synced.readers.drain_into(wakers);
-        }
-        if ready.intersects(Direction::Write.wake_mask()) {
-            synced.writers.drain_into(wakers);
+        let tick = tick_of(self.readiness.load(Ordering::Acquire));
+        for dir in [Direction::Read, Direction::Write] {
+            let woken = ready.and(dir.wake_mask());
+            if !woken.is_empty() {
+                let event = ReadyEvent { ready: woken, tick };
+                synced.waiters(dir).drain_into(wakers, Some(event));
+            }
         }
         if mode == Mode::Oneshot {
             // The event disarmed the handle; keep waiting for what is still waited on.
@@ -208,8 +230,8 @@ impl ScheduledIo {
             // A failed re-arm cannot be reported from here; the waiter is woken so that it
             // polls again and its own arm attempt surfaces the error.
             if self.arm(&mut synced, poller).is_err() {
-                synced.readers.drain_into(wakers);
-                synced.writers.drain_into(wakers);
+                synced.readers.drain_into(wakers, None);
+                synced.writers.drain_into(wakers, None);
             }
         }
     }
@@ -228,6 +250,10 @@ impl ScheduledIo {
             return Poll::Ready(self.check_shutdown(ev));
         }
         let mut synced = self.lock();
+        // A future an event woke completes with it, whatever the readiness says now.
+        if let Some(ev) = waiter.and_then(|id| synced.waiters(dir).take_notified(id)) {
+            return Poll::Ready(self.check_shutdown(ev));
+        }
         // Re-check under the lock: the driver sets readiness before taking this lock.
         if let Some(ev) = self.ready_in(dir) {
             if let Some(id) = waiter {
@@ -291,8 +317,8 @@ impl ScheduledIo {
     /// every waker into `wakers`.
     pub(crate) fn deregister(&self, poller: &Poller, wakers: &mut Vec<Waker>) -> io::Result<()> {
         let mut synced = self.lock();
-        synced.readers.drain_into(wakers);
-        synced.writers.drain_into(wakers);
+        synced.readers.drain_into(wakers, None);
+        synced.writers.drain_into(wakers, None);
         if !std::mem::replace(&mut synced.registered, false) {
             return Ok(());
         }
@@ -306,8 +332,8 @@ impl ScheduledIo {
     pub(crate) fn shutdown(&self, wakers: &mut Vec<Waker>) {
         self.set_readiness(Ready::SHUTDOWN);
         let mut synced = self.lock();
-        synced.readers.drain_into(wakers);
-        synced.writers.drain_into(wakers);
+        synced.readers.drain_into(wakers, None);
+        synced.writers.drain_into(wakers, None);
     }
 }
 

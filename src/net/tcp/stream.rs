@@ -148,7 +148,11 @@ impl TcpStream {
         Ok(stream)
     }
 
-    /// Wraps a connected std stream (switching it to non-blocking mode).
+    /// Wraps a std stream (switching it to non-blocking mode): a connected one,
+    /// or one whose non-blocking connect is in progress (built with `socket2`,
+    /// say). Such a stream is not taken as writable until the poller reports it
+    /// so, which is when the connect completed or failed: `writable().await`
+    /// then `take_error()` finishes the connect.
     ///
     /// # Errors
     ///
@@ -160,7 +164,10 @@ impl TcpStream {
     #[track_caller]
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        Ok(TcpStream::wrap(Async::new(stream)?))
+        let connecting =
+            matches!(stream.peer_addr(), Err(err) if err.kind() == io::ErrorKind::NotConnected);
+        let io = if connecting { Async::new_connecting(stream)? } else { Async::new(stream)? };
+        Ok(TcpStream::wrap(io))
     }
 
     /// Registers a connection a listener accepted (already non-blocking: see
