@@ -654,3 +654,42 @@ fn a_woken_readable_waiter_completes_even_if_another_task_took_the_data() {
         }
     }
 }
+
+#[test]
+fn two_incoming_streams_on_one_listener_are_each_woken() {
+    // Each stream waits on its own. They used to share poll_accept's one slot:
+    // the last to poll was the only one woken, so while that task was busy
+    // handling a connection, the idle loop never saw the next one.
+    use futures_util::StreamExt;
+    let _w = Watchdog::new("two_incoming", Duration::from_secs(60));
+    let rt = support::rt(2);
+    rt.block_on(async {
+        let listener = std::sync::Arc::new(listener().await);
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let loops: Vec<_> = (0..2)
+            .map(|_| {
+                let (listener, accepted) = (listener.clone(), accepted.clone());
+                hioload::spawn(async move {
+                    let mut incoming = listener.incoming();
+                    while let Some(stream) = incoming.next().await {
+                        let _stream = stream.unwrap();
+                        accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        // A long handler, run inline: this loop polls no more.
+                        hioload::time::sleep(Duration::from_secs(30)).await;
+                    }
+                })
+            })
+            .collect();
+        // Both loops wait before the first connection arrives.
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        let _first = TcpStream::connect(addr).await.unwrap();
+        let _second = TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        while accepted.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "the idle loop was never woken");
+            hioload::time::sleep(Duration::from_millis(5)).await;
+        }
+        loops.into_iter().for_each(|l| l.abort());
+    });
+}

@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::reactor::{self, Direction, Reactor, Ready, Registration};
+use crate::reactor::{self, Direction, Reactor, Readiness, Ready, Registration};
 use crate::sys::{raw_source, AsSource};
 
 /// A non-blocking I/O handle registered with the runtime's reactor.
@@ -213,6 +213,12 @@ impl<T> Async<T> {
     /// Whatever `op` returns.
     pub fn try_write_with<R>(&self, op: impl FnOnce(&T) -> io::Result<R>) -> io::Result<R> {
         self.registration.try_io(Direction::Write, || op(&self.io))
+    }
+
+    /// A future that completes when `io` is readable; unlike the `poll_*` methods'
+    /// shared slot, each such future is its own waiter.
+    pub(crate) fn read_readiness(&self) -> Readiness<'_> {
+        self.registration.readiness(Direction::Read)
     }
 
     /// Poll version of [`Async::read_with`], for `poll_*` implementations (one waker per

@@ -66,4 +66,4 @@ pub(crate) use current::current;
 pub(crate) use current::{enter, EnterGuard};
 pub(crate) use driver::{shutdown_error, Reactor, DEFAULT_EVENT_CAPACITY};
 pub(crate) use ready::{Direction, Ready};
-pub(crate) use registration::Registration;
+pub(crate) use registration::{Readiness, Registration};

@@ -2,11 +2,12 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -14,6 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::stream::TcpStream;
 use crate::net::addr::each_addr;
 use crate::net::Async;
+use crate::reactor::Readiness;
+use crate::util::coop;
 
 /// A TCP socket listening for connections.
 ///
@@ -154,8 +157,10 @@ impl TcpListener {
     }
 
     /// A stream of incoming connections (never ends; yields each `accept` error).
+    /// Each stream waits on its own, as each `accept` future does: several
+    /// streams (and `accept` calls) on one listener are all woken.
     pub fn incoming(&self) -> Incoming<'_> {
-        Incoming { listener: self }
+        Incoming { listener: self, waiting: None }
     }
 
     /// The local address (e.g. to learn the port after binding port 0).
@@ -243,18 +248,50 @@ impl fmt::Debug for TcpListener {
 }
 
 /// The stream of [`TcpListener::incoming`]: each item is one `accept`.
-#[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct Incoming<'a> {
     /// The listener accepting.
     listener: &'a TcpListener,
+    /// This stream's wait for the next connection, while it waits: its own
+    /// waiter, not `poll_accept`'s shared slot (where the last task to poll
+    /// would be the only one woken).
+    waiting: Option<Readiness<'a>>,
+}
+
+impl fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("listener", self.listener)
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
 }
 
 impl Stream for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.listener.poll_accept(cx).map(|result| Some(result.map(|(stream, _)| stream)))
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        // The cooperative budget, as for `accept`.
+        ready!(coop::poll_proceed(cx));
+        loop {
+            let waiting = this.waiting.get_or_insert_with(|| this.listener.io.read_readiness());
+            let ready = ready!(Pin::new(waiting).poll(cx));
+            this.waiting = None;
+            let accepted = ready.and_then(|_| {
+                // A `WouldBlock` here clears the readiness (another waiter took
+                // the connection): wait again.
+                this.listener.io.try_read_with(crate::sys::accept_nonblocking)
+            });
+            match accepted {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                result => {
+                    coop::made_progress();
+                    let stream = result.and_then(|(stream, _)| this.listener.register(stream));
+                    return Poll::Ready(Some(stream));
+                }
+            }
+        }
     }
 }
 
