@@ -693,3 +693,28 @@ fn two_incoming_streams_on_one_listener_are_each_woken() {
         loops.into_iter().for_each(|l| l.abort());
     });
 }
+
+#[test]
+fn an_empty_read_returns_zero_at_once_before_and_after_the_queue_hint() {
+    // It returned 0 through readv early in a connection's life, then stayed
+    // Pending through the hint's recvmsg once that was on: now always 0 at once.
+    let _w = Watchdog::new("empty_read", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        for round in 0..3 {
+            let empty = hioload::time::timeout(Duration::from_secs(5), client.read(&mut []));
+            assert_eq!(empty.await.expect("an empty read waited").unwrap(), 0, "round {round}");
+            // A read that finds the socket empty and waits turns the queue hint
+            // on (Linux).
+            let mut buf = [0u8; 8];
+            let write_later = async {
+                hioload::time::sleep(Duration::from_millis(10)).await;
+                server.write_all(b"x").await.unwrap();
+            };
+            let (read, ()) = futures_util::future::join(client.read(&mut buf), write_later).await;
+            assert_eq!(read.unwrap(), 1);
+        }
+    });
+}

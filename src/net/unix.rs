@@ -295,11 +295,15 @@ impl TryFrom<std::os::unix::net::UnixStream> for UnixStream {
 }
 
 impl AsyncRead for UnixStream {
+    /// An empty buffer reads 0 bytes at once, as `TcpStream`'s does.
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         self.io.poll_read_with(cx, |mut s| s.read(buf))
     }
 
@@ -308,6 +312,9 @@ impl AsyncRead for UnixStream {
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|buf| buf.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
         self.io.poll_read_with(cx, |mut s| s.read_vectored(bufs))
     }
 }

@@ -390,12 +390,18 @@ impl TcpStream {
         self.poll_read_vectored_priv(cx, &mut [IoSliceMut::new(buf)])
     }
 
-    /// `AsyncRead::poll_read_vectored` through a shared reference.
+    /// `AsyncRead::poll_read_vectored` through a shared reference. Empty buffers
+    /// read 0 bytes at once, as std's `Read` documents, without a syscall (the
+    /// kernel's answer depended on the path: 0 from `readv`, `WouldBlock` from
+    /// the hint's `recvmsg`).
     pub(crate) fn poll_read_vectored_priv(
         &self,
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|buf| buf.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
         if self.queue_hint.is_on() {
             return self
                 .io
