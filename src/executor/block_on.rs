@@ -268,7 +268,6 @@ fn drive<F: Future>(
     let _finish = Finish(&notify.main);
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
-    let event_interval = shared.config.event_interval;
     let mut tick = 0u32;
     loop {
         if let Some(_polling) = notify.main.take() {
@@ -287,7 +286,7 @@ fn drive<F: Future>(
         let mut ran = false;
         for _ in 0..MAIN_POLL_BUDGET {
             tick = tick.wrapping_add(1);
-            if tick % event_interval == 0 {
+            if core.maintenance_due() {
                 // Tasks that stay runnable must not starve I/O and timers: the
                 // driver is otherwise turned only when this thread parks.
                 core.maintenance();

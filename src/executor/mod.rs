@@ -6,7 +6,8 @@
 //! `worker.rs` for where a worker looks for work, `idle.rs` for who gets woken,
 //! `shared.rs` for where a task goes when it is scheduled and how shutdown runs,
 //! `spread.rs` for how spreading listeners deal connections to the groups' reactors,
-//! `resize.rs` and `caretaker.rs` for live resize.
+//! `periodic.rs` for how often a busy worker turns the driver and checks its
+//! injector, `resize.rs` and `caretaker.rs` for live resize.
 
 mod block_on;
 mod blocking;
@@ -17,6 +18,7 @@ mod driver;
 mod idle;
 mod metrics;
 mod park;
+mod periodic;
 mod registry;
 mod resize;
 mod shared;

@@ -2,7 +2,8 @@
 //!
 //! # Where a worker looks for its next task
 //!
-//! 1. Every `global_queue_interval` ticks, its group's injector first, so remote
+//! 1. Every `global_queue_interval` ticks (fewer when polls are long:
+//!    `periodic.rs`), its group's injector first, so remote
 //!    spawns are not starved by a worker that keeps feeding itself; then, if
 //!    `resize` left some group without workers, that group's injector (only
 //!    other groups' workers run its tasks, see `caretaker.rs`).
@@ -15,8 +16,9 @@
 //! 5. Otherwise it parks; the first idle worker of a group parks inside the
 //!    group's driver (I/O and timers), the others on their condvars.
 //!
-//! Every `event_interval` ticks a busy worker turns the driver with a zero
-//! timeout and checks whether it should retire (resize) or stop (shutdown).
+//! Every `event_interval` ticks (fewer when polls are long: `periodic.rs`) a
+//! busy worker turns the driver with a zero timeout and checks whether it
+//! should retire (resize) or stop (shutdown).
 //!
 //! A task queued here wakes a sleeping sibling to steal it, except that the
 //! tasks of a small batch of fired timers are served here alone
@@ -34,6 +36,7 @@ use super::config::Flavor;
 use super::context::{self, Entered};
 use super::metrics::bump;
 use super::park::Parker;
+use super::periodic::Periodic;
 use super::shared::{lock, steal_retrying, Shared, SLOT_EXITING, SLOT_RETIRING, SLOT_VACANT};
 use super::task_cell::Runnable;
 use super::timer_batch::{dispatching_timers, Settle, TimerBatch};
@@ -77,6 +80,8 @@ pub(crate) struct WorkerCore {
     searching: Cell<bool>,
     /// Loop iterations; drives the periodic checks.
     tick: Cell<u32>,
+    /// When the periodic checks are due (`periodic.rs`).
+    periodic: Periodic,
     /// Victim selection.
     rng: FastRand,
     /// The slot's parker, held while the thread runs.
@@ -106,6 +111,9 @@ impl WorkerCore {
         let local = lock(&slot.deque).take()?;
         let parker = lock(&slot.parker).take();
         let group = slot.group;
+        let config = &shared.config;
+        let periodic =
+            Periodic::new(config.event_interval, config.global_queue_interval, Instant::now());
         Some(WorkerCore {
             rng: FastRand::new(0x5851_F42D_4C95_7F2D ^ (index as u64 + 1).wrapping_mul(0x9E37)),
             shared,
@@ -116,6 +124,7 @@ impl WorkerCore {
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
             tick: Cell::new(0),
+            periodic,
             parker: RefCell::new(parker),
             busy_since: Cell::new(Instant::now()),
             timer_batch: TimerBatch::default(),
@@ -167,6 +176,12 @@ impl WorkerCore {
         }
     }
 
+    /// Counts a tick towards the next periodic maintenance; true when it is due.
+    #[inline]
+    pub(crate) fn maintenance_due(&self) -> bool {
+        self.periodic.tick(Instant::now)
+    }
+
     /// Advances the tick counter and returns it.
     fn next_tick(&self) -> u32 {
         let tick = self.tick.get().wrapping_add(1);
@@ -176,7 +191,7 @@ impl WorkerCore {
 
     /// Steps 1-3 of the module docs.
     pub(crate) fn next_task(&self, tick: u32) -> Option<Runnable> {
-        if tick % self.shared.config.global_queue_interval == 0 {
+        if self.periodic.checks_injector(tick) {
             if let Some(task) = self.shared.steal_injector(self.group, &self.local) {
                 return Some(task);
             }
@@ -421,7 +436,9 @@ impl WorkerCore {
         // auto-advance decided on before this must not go ahead.
         shared.clock.note_activity();
         bump(&metrics.unparks, 1);
-        self.busy_since.set(Instant::now());
+        let now = Instant::now();
+        self.busy_since.set(now);
+        self.periodic.restart(now);
         self.settle_timer_batch();
     }
 
@@ -510,10 +527,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // `Unsupported` off Linux is fine.
     let _ = crate::time::set_worker_timer_slack();
     super::config::run_hook(shared.config.on_thread_start.as_ref());
-    let event_interval = shared.config.event_interval;
     loop {
         let tick = core.next_tick();
-        if tick % event_interval == 0 {
+        if core.maintenance_due() {
             if shared.is_shutdown() || core.take_up_retirement() {
                 break;
             }
