@@ -205,7 +205,9 @@ impl Builder {
         self
     }
 
-    /// Ticks between a busy worker's non-blocking I/O polls and timer checks.
+    /// The most ticks (task polls) between a busy worker's non-blocking I/O
+    /// polls and timer checks. A worker whose polls are long checks sooner:
+    /// about every 200 µs of polling, down to after every poll.
     ///
     /// # Default
     ///
@@ -219,7 +221,9 @@ impl Builder {
         self
     }
 
-    /// Ticks between checks of the shared injector before the local queue.
+    /// The most ticks between checks of the shared injector before the local
+    /// queue. Like `event_interval`, fewer when polls are long (about every
+    /// 200 µs of polling), as tokio's multi-thread scheduler tunes its own.
     ///
     /// # Default
     ///
