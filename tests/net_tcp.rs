@@ -718,3 +718,24 @@ fn an_empty_read_returns_zero_at_once_before_and_after_the_queue_hint() {
         }
     });
 }
+
+#[test]
+#[cfg(unix)]
+fn a_vectored_write_over_iov_max_slices_leaves_the_stream_writable() {
+    // writev takes at most IOV_MAX (1024) slices: its short count into a nearly
+    // empty send buffer once cleared the write readiness, and the next write
+    // waited for an event that never came (found by a review).
+    let _w = Watchdog::new("vectored_iov_max", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    rt.block_on(async {
+        let listener = listener().await;
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (_server, _) = listener.accept().await.unwrap();
+        let bytes = vec![7u8; 2000];
+        let slices: Vec<io::IoSlice<'_>> = bytes.chunks(1).map(io::IoSlice::new).collect();
+        let n = client.write_vectored(&slices).await.unwrap();
+        assert!(n > 0 && n < 2000, "expected a short vectored write, got {n}");
+        let next = hioload::time::timeout(Duration::from_secs(3), client.write(b"more")).await;
+        assert!(next.is_ok(), "a write into a nearly empty send buffer hung");
+    });
+}

@@ -81,6 +81,26 @@ fn short_writes_into_a_full_send_buffer_resume_as_a_slow_reader_drains() {
 }
 
 #[test]
+fn a_vectored_write_over_iov_max_slices_leaves_the_stream_writable() {
+    // As the TCP test of that name.
+    let _w = Watchdog::new("unix_vectored_iov_max", Duration::from_secs(30));
+    let rt = hioload::Runtime::builder().current_thread().build().unwrap();
+    rt.block_on(async {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        // Let the driver collect the registration's first events: they would
+        // otherwise hide a wrong clear.
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        let bytes = vec![7u8; 2000];
+        let slices: Vec<std::io::IoSlice<'_>> =
+            bytes.chunks(1).map(std::io::IoSlice::new).collect();
+        let n = a.write_vectored(&slices).await.unwrap();
+        assert!(n > 0 && n < 2000, "expected a short vectored write, got {n}");
+        let next = hioload::time::timeout(Duration::from_secs(3), a.write(b"more")).await;
+        assert!(next.is_ok(), "a write into a nearly empty send buffer hung");
+    });
+}
+
+#[test]
 fn connect_to_a_missing_path_fails() {
     let _w = Watchdog::new("unix_missing", Duration::from_secs(30));
     hioload::block_on(async {

@@ -332,14 +332,18 @@ mod tests {
     fn a_long_sleep_turns_the_watch_off() {
         let (parker, driver) = condvar_parker();
         let _held = driver.try_lock().unwrap();
-        // Watching sees nothing for 20 ms: the park falls back to sleeping,
-        // and a sleep that long turns the watch off.
+        // Watching sees nothing: the park falls back to sleeping, and the
+        // unpark comes 20 ms into that sleep, which turns the watch off.
         let unparker = parker.unparker();
+        let inner = parker.inner.clone();
+        let start = Instant::now();
         let t = std::thread::spawn(move || {
+            while inner.state.load(SeqCst) != PARKED_CONDVAR {
+                std::thread::yield_now();
+            }
             std::thread::sleep(Duration::from_millis(20));
             unparker.unpark();
         });
-        let start = Instant::now();
         parker.park(None, || None);
         assert!(start.elapsed() >= Duration::from_millis(20));
         t.join().unwrap();

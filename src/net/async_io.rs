@@ -258,11 +258,14 @@ impl<T> Async<T> {
         self.registration.poll_io(cx, Direction::Write, || op(&self.io))
     }
 
-    /// A stream write of `len` bytes through [`Async::poll_write_with`]: a write
-    /// that took part of `len` found the send buffer full, so where the OS
-    /// guarantees that (`sys::PARTIAL_WRITE_MEANS_FULL`) the write readiness is
-    /// cleared at once and the next write waits for the poller instead of
-    /// returning `WouldBlock` first (tokio does the same on unix).
+    /// A stream write of one buffer of `len` bytes through
+    /// [`Async::poll_write_with`]: a write that took part of it found the send
+    /// buffer full, so where the OS guarantees that
+    /// (`sys::PARTIAL_WRITE_MEANS_FULL`) the write readiness is cleared at once
+    /// and the next write waits for the poller instead of returning
+    /// `WouldBlock` first (tokio does the same on unix). Not for vectored
+    /// writes: `writev` takes at most IOV_MAX slices, so a short one proves
+    /// nothing.
     pub(crate) fn poll_write_stream(
         &self,
         cx: &mut Context<'_>,

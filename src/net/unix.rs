@@ -333,8 +333,9 @@ impl AsyncWrite for UnixStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_write_stream(cx, len, |mut s| s.write_vectored(bufs))
+        // No readiness clear on a short vectored write: `writev` takes at most
+        // IOV_MAX slices, so short does not mean full (tokio does not clear here either).
+        self.io.poll_write_with(cx, |mut s| s.write_vectored(bufs))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -518,6 +518,50 @@ fn cancelled_armed_waiter_leaves_other_direction_and_socket_working() {
 }
 
 #[test]
+fn a_woken_waiter_completes_after_another_took_the_readiness_and_the_next_wait_is_armed() {
+    // A readiness future an event woke completes at its next poll even if
+    // another task took the data (and cleared the readiness) first; one woken
+    // and dropped leaves nothing behind; a fresh wait is armed (oneshot) and woken.
+    each_mode_manual(|reactor, edge| {
+        let (ours, mut peer) = tcp_pair();
+        let ours = Async::new(ours).unwrap();
+        make_both_not_ready(&reactor, &ours);
+        for round in 0..3 {
+            let (wa, na) = flag_waker();
+            let mut a = pin!(ours.readable());
+            assert!(a.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+            let (wd, nd) = flag_waker();
+            {
+                let mut d = pin!(ours.readable());
+                assert!(d.as_mut().poll(&mut Context::from_waker(&wd)).is_pending());
+                peer.write_all(b"x").unwrap();
+                let both = || na.load(Ordering::SeqCst) > 0 && nd.load(Ordering::SeqCst) > 0;
+                assert!(turn_until(&reactor, both), "edge={edge} round={round}: not woken");
+            }
+            let mut buf = [0; 8];
+            assert_eq!(ours.try_read_with(|s| (&*s).read(&mut buf)).unwrap(), 1);
+            assert!(ours.try_read_with(|s| (&*s).read(&mut buf)).is_err());
+            assert!(
+                a.as_mut().poll(&mut Context::from_waker(&wa)).is_ready(),
+                "edge={edge} round={round}: the woken waiter went back to sleep"
+            );
+            let (wb, nb) = flag_waker();
+            let mut b = pin!(ours.readable());
+            assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+            peer.write_all(b"y").unwrap();
+            assert!(
+                turn_until(&reactor, || nb.load(Ordering::SeqCst) > 0),
+                "edge={edge} round={round}: the next wait lost its wake-up"
+            );
+            assert!(b.as_mut().poll(&mut Context::from_waker(&wb)).is_ready());
+            assert_eq!(ours.try_read_with(|s| (&*s).read(&mut buf)).unwrap(), 1);
+            assert!(ours.try_read_with(|s| (&*s).read(&mut buf)).is_err());
+        }
+        let _ = peer_drain(&mut peer);
+    });
+}
+
+#[test]
 fn coop_pending_wakes_and_next_wait_is_armed() {
     use crate::util::coop;
     each_mode_manual(|reactor, edge| {

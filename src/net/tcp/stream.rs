@@ -432,8 +432,9 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.io.poll_write_stream(cx, len, |mut stream| stream.write_vectored(bufs))
+        // No readiness clear on a short vectored write: `writev` takes at most
+        // IOV_MAX slices, so short does not mean full (tokio does not clear here either).
+        self.io.poll_write_with(cx, |mut stream| stream.write_vectored(bufs))
     }
 
     /// `AsyncWrite::poll_close`: shuts down the write half (a socket that is already
