@@ -209,3 +209,68 @@ fn tasks_that_wake_themselves_let_a_sleep_end_within_a_few_busy_polls() {
     drop(busy);
     assert!(worst <= BOUND, "a 1 ms sleep waited {worst} busy polls");
 }
+
+/// Polls of a yielding local task (150 µs each) during 300 ms while a plain
+/// thread keeps one 1 ms task waiting in the injector at all times.
+fn local_polls_beside_a_remote_spawn_pump(rt: hioload::Runtime) -> u64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = Arc::new(AtomicU64::new(0));
+    let (running, counted) = (stop.clone(), local.clone());
+    rt.block_on(async move {
+        // Spawned from a task: queued on the worker, not in the injector.
+        hioload::spawn(async move {
+            drop(hioload::spawn(async move {
+                while !running.load(Ordering::Relaxed) {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_micros(150) {
+                        std::hint::spin_loop();
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    hioload::task::yield_now().await;
+                }
+            }));
+        })
+        .await
+        .unwrap();
+    });
+    let handle = rt.handle().clone();
+    let pumping = stop.clone();
+    let pump = std::thread::spawn(move || {
+        while !pumping.load(Ordering::SeqCst) {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            drop(handle.spawn(async move {
+                let _ = tx.send(());
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+            }));
+            let _ = rx.recv_timeout(Duration::from_secs(1));
+        }
+    });
+    let counted = local.clone();
+    let polled = rt.block_on(async move {
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        let before = counted.load(Ordering::SeqCst);
+        hioload::time::sleep(Duration::from_millis(300)).await;
+        counted.load(Ordering::SeqCst) - before
+    });
+    stop.store(true, Ordering::SeqCst);
+    pump.join().unwrap();
+    polled
+}
+
+#[test]
+fn a_stream_of_remote_spawns_does_not_starve_the_local_queue() {
+    // Long polls shrink the injector interval, but never to 1: checked on
+    // every look, the injector came before the local queue each time, and the
+    // local task did not run at all (found by a review).
+    let _w = Watchdog::new("remote_pump", Duration::from_secs(120));
+    for (flavour, rt) in [
+        ("current_thread", hioload::Runtime::builder().current_thread().build().unwrap()),
+        ("one_worker", support::rt(1)),
+    ] {
+        let polled = local_polls_beside_a_remote_spawn_pump(rt);
+        assert!(polled >= 20, "{flavour}: the local task polled {polled} times in 300 ms");
+    }
+}

@@ -5,7 +5,8 @@
 //! - Current-thread flavour: the caller *is* the worker. It claims slot 0 and
 //!   alternates between its future (whenever woken) and the queued tasks, parking
 //!   in the driver when both are idle, and turning the driver without waiting
-//!   every `event_interval` tasks while it is busy. If another thread already
+//!   every `event_interval` tasks while it is busy (sooner when polls are long:
+//!   `periodic.rs`). If another thread already
 //!   drives the runtime, the caller waits on its future like the multi-thread
 //!   caller, and takes over the driving when that thread hands the runtime back.
 //!   Once the runtime has shut down there is nothing left to drive: the caller
@@ -268,7 +269,6 @@ fn drive<F: Future>(
     let _finish = Finish(&notify.main);
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut tick = 0u32;
     loop {
         if let Some(_polling) = notify.main.take() {
             if let Poll::Ready(output) = coop::budgeted(|| future.as_mut().poll(&mut cx)) {
@@ -285,13 +285,12 @@ fn drive<F: Future>(
         }
         let mut ran = false;
         for _ in 0..MAIN_POLL_BUDGET {
-            tick = tick.wrapping_add(1);
             if core.maintenance_due() {
                 // Tasks that stay runnable must not starve I/O and timers: the
                 // driver is otherwise turned only when this thread parks.
                 core.maintenance();
             }
-            match core.next_task(tick) {
+            match core.next_task() {
                 Some(task) => {
                     core.run_task(task);
                     ran = true;

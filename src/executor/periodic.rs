@@ -39,8 +39,12 @@ pub(crate) struct Periodic {
     max_queue: u32,
     /// Ticks between maintenances now.
     event: Cell<u32>,
-    /// Ticks between injector checks now.
+    /// Ticks between injector checks now (at least 2 unless configured 1:
+    /// checked on every tick, the injector would come before the local queue
+    /// each time, and a stream of remote spawns would starve it).
     queue: Cell<u32>,
+    /// Ticks left until the next injector check (at least 1).
+    queue_left: Cell<u32>,
     /// Ticks since the last maintenance, up to the current window's start.
     since: Cell<u32>,
     /// Ticks left in the current window (at least 1).
@@ -60,6 +64,7 @@ impl Periodic {
             max_queue: global_queue_interval.max(1),
             event: Cell::new(max_event),
             queue: Cell::new(global_queue_interval.max(1)),
+            queue_left: Cell::new(global_queue_interval.max(1)),
             since: Cell::new(0),
             left: Cell::new(first),
             window: Cell::new((now, first)),
@@ -78,10 +83,16 @@ impl Periodic {
         self.end_window(now())
     }
 
-    /// Whether tick `tick` checks the injector.
+    /// Counts a look for work; true when this one checks the injector first.
     #[inline]
-    pub(crate) fn checks_injector(&self, tick: u32) -> bool {
-        tick % self.queue.get() == 0
+    pub(crate) fn checks_injector(&self) -> bool {
+        let left = self.queue_left.get() - 1;
+        if left > 0 {
+            self.queue_left.set(left);
+            return false;
+        }
+        self.queue_left.set(self.queue.get());
+        true
     }
 
     /// The worker woke from a park at `now`: the time asleep is no polling,
@@ -103,7 +114,10 @@ impl Periodic {
         // Shrink at once, grow at most twofold per window.
         let event = fit.min(self.event.get().saturating_mul(2)).min(self.max_event);
         self.event.set(event);
-        self.queue.set(fit.min(self.queue.get().saturating_mul(2)).min(self.max_queue));
+        let queue = fit.max(2).min(self.queue.get().saturating_mul(2)).min(self.max_queue);
+        self.queue.set(queue);
+        // A shorter interval applies from now, not from the next check.
+        self.queue_left.set(self.queue_left.get().min(queue));
         let since = self.since.get() + ticks;
         let due = since >= event;
         let since = if due { 0 } else { since };
@@ -154,9 +168,12 @@ mod tests {
         let p = Periodic::new(61, 31, start);
         let (end, ticks) = until_due(&p, start, Duration::from_millis(3));
         assert_eq!(ticks, WINDOW, "the first window showed them");
-        assert_eq!((p.event_interval(), p.queue.get()), (1, 1));
+        assert_eq!((p.event_interval(), p.queue.get()), (1, 2));
         assert_eq!(until_due(&p, end, Duration::from_millis(3)).1, 1, "then after every poll");
-        assert!(p.checks_injector(7));
+        // The injector every other look, never every look (it would starve the
+        // local queue).
+        let checks: Vec<bool> = (0..4).map(|_| p.checks_injector()).collect();
+        assert_eq!(checks.iter().filter(|&&c| c).count(), 2, "{checks:?}");
     }
 
     #[test]
@@ -183,9 +200,48 @@ mod tests {
         assert_eq!(p.event_interval(), 1);
         let now = end + Duration::from_micros(10);
         assert!(!p.tick(|| now), "one short poll: not due yet");
-        assert_eq!((p.event_interval(), p.queue.get()), (2, 2));
+        assert_eq!((p.event_interval(), p.queue.get()), (2, 4));
         assert_eq!(until_due(&p, now, Duration::from_millis(2)).1, 1);
-        assert_eq!((p.event_interval(), p.queue.get()), (1, 1));
+        assert_eq!((p.event_interval(), p.queue.get()), (1, 2));
+    }
+
+    /// The worker's order per tick: `tick`, then `checks_injector`. The worst
+    /// gap between two injector checks over 100,000 ticks of `poll_ns` polls.
+    fn worst_injector_gap(poll_ns: impl Fn(u32) -> u64) -> u32 {
+        let start = Instant::now();
+        let p = Periodic::new(61, 31, start);
+        let mut now = start;
+        let (mut last, mut worst) = (0u32, 0u32);
+        for tick in 1..100_000u32 {
+            p.tick(|| now);
+            if p.checks_injector() {
+                worst = worst.max(tick - last);
+                last = tick;
+            }
+            now += Duration::from_nanos(poll_ns(tick));
+        }
+        worst
+    }
+
+    /// A spread of poll times around `base_ns` (a fixed pseudo-random sequence).
+    fn wobbling(base_ns: u64, spread_ns: u32) -> impl Fn(u32) -> u64 {
+        move |t| base_ns + u64::from(t.wrapping_mul(2_654_435_761) % spread_ns)
+    }
+
+    #[test]
+    fn the_injector_waits_at_most_the_configured_interval() {
+        // 6-7 µs polls: 200 µs fits 28-33 of them, around the configured 31.
+        // (A `tick % interval` test let a wobbling interval skip 134 ticks.)
+        let worst = worst_injector_gap(wobbling(6_000, 1_000));
+        assert!(worst <= 31, "the injector waited {worst} ticks (configured at most 31)");
+    }
+
+    #[test]
+    fn the_injector_is_checked_about_every_200_us_of_polling() {
+        // 10-14 µs polls: ~17 ticks to 200 µs; within twice that at worst
+        // (each window re-fits the interval to its own mean).
+        let worst = worst_injector_gap(wobbling(10_000, 4_000));
+        assert!(worst <= 34, "the injector waited {worst} ticks (~{} µs)", worst * 12);
     }
 
     #[test]
@@ -210,7 +266,7 @@ mod tests {
         let start = Instant::now();
         let p = Periodic::new(1, 1, start);
         assert!(p.tick(|| start));
-        assert!(p.tick(|| start + Duration::from_nanos(1)));
-        assert!(p.checks_injector(3));
+        assert!(p.tick(|| start + Duration::from_micros(5)));
+        assert!(p.checks_injector() && p.checks_injector(), "configured 1: every look");
     }
 }

@@ -78,8 +78,6 @@ pub(crate) struct WorkerCore {
     lifo_polls: Cell<u8>,
     /// Whether this worker is counted as searching in `Idle`.
     searching: Cell<bool>,
-    /// Loop iterations; drives the periodic checks.
-    tick: Cell<u32>,
     /// When the periodic checks are due (`periodic.rs`).
     periodic: Periodic,
     /// Victim selection.
@@ -123,7 +121,6 @@ impl WorkerCore {
             lifo: Cell::new(None),
             lifo_polls: Cell::new(0),
             searching: Cell::new(false),
-            tick: Cell::new(0),
             periodic,
             parker: RefCell::new(parker),
             busy_since: Cell::new(Instant::now()),
@@ -182,16 +179,9 @@ impl WorkerCore {
         self.periodic.tick(Instant::now)
     }
 
-    /// Advances the tick counter and returns it.
-    fn next_tick(&self) -> u32 {
-        let tick = self.tick.get().wrapping_add(1);
-        self.tick.set(tick);
-        tick
-    }
-
     /// Steps 1-3 of the module docs.
-    pub(crate) fn next_task(&self, tick: u32) -> Option<Runnable> {
-        if self.periodic.checks_injector(tick) {
+    pub(crate) fn next_task(&self) -> Option<Runnable> {
+        if self.periodic.checks_injector() {
             if let Some(task) = self.shared.steal_injector(self.group, &self.local) {
                 return Some(task);
             }
@@ -528,7 +518,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     let _ = crate::time::set_worker_timer_slack();
     super::config::run_hook(shared.config.on_thread_start.as_ref());
     loop {
-        let tick = core.next_tick();
         if core.maintenance_due() {
             if shared.is_shutdown() || core.take_up_retirement() {
                 break;
@@ -536,7 +525,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
             core.maintenance();
         }
         // Steps 1-4, then 5.
-        if let Some(task) = core.next_task(tick).or_else(|| core.steal_work()) {
+        if let Some(task) = core.next_task().or_else(|| core.steal_work()) {
             core.run_task(task);
             continue;
         }
