@@ -215,10 +215,17 @@ impl<T> Async<T> {
         self.registration.try_io(Direction::Write, || op(&self.io))
     }
 
-    /// A future that completes when `io` is readable; unlike the `poll_*` methods'
-    /// shared slot, each such future is its own waiter.
-    pub(crate) fn read_readiness(&self) -> Readiness<'_> {
-        self.registration.readiness(Direction::Read)
+    /// [`Async::read_with`] in poll form, for a caller that keeps its own
+    /// readiness future in `waiting` between polls (so, unlike
+    /// [`Async::poll_read_with`]'s shared slot, each such caller is woken).
+    /// The caller checks the cooperative budget.
+    pub(crate) fn poll_read_waiting<'a, R>(
+        &'a self,
+        waiting: &mut Option<Readiness<'a>>,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.registration.poll_io_waiting(waiting, cx, Direction::Read, || op(&self.io))
     }
 
     /// Poll version of [`Async::read_with`], for `poll_*` implementations (one waker per

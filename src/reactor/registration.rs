@@ -167,15 +167,33 @@ impl Registration {
     ) -> io::Result<R> {
         // The cooperative budget, as in `poll_io_drained`.
         std::future::poll_fn(coop::poll_proceed).await;
+        let mut waiting = None;
+        std::future::poll_fn(|cx| self.poll_io_waiting(&mut waiting, cx, dir, &mut op)).await
+    }
+
+    /// The loop of [`Registration::io`] in poll form, for a caller that keeps its
+    /// own readiness future in `waiting` between polls (each such caller is
+    /// woken, unlike `poll_io`'s shared slot). The caller checks the cooperative
+    /// budget.
+    pub(crate) fn poll_io_waiting<'a, R>(
+        &'a self,
+        waiting: &mut Option<Readiness<'a>>,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         loop {
-            let seen = self.readiness(dir).await?;
+            let readiness = waiting.get_or_insert_with(|| self.readiness(dir));
+            let seen = ready!(Pin::new(readiness).poll(cx));
+            *waiting = None;
+            let seen = seen?;
             match op() {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.clear_readiness(seen, dir)
                 }
                 result => {
                     coop::made_progress();
-                    return result;
+                    return Poll::Ready(result);
                 }
             }
         }

@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
@@ -274,24 +273,13 @@ impl Stream for Incoming<'_> {
         let this = &mut *self;
         // The cooperative budget, as for `accept`.
         ready!(coop::poll_proceed(cx));
-        loop {
-            let waiting = this.waiting.get_or_insert_with(|| this.listener.io.read_readiness());
-            let ready = ready!(Pin::new(waiting).poll(cx));
-            this.waiting = None;
-            let accepted = ready.and_then(|_| {
-                // A `WouldBlock` here clears the readiness (another waiter took
-                // the connection): wait again.
-                this.listener.io.try_read_with(crate::sys::accept_nonblocking)
-            });
-            match accepted {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                result => {
-                    coop::made_progress();
-                    let stream = result.and_then(|(stream, _)| this.listener.register(stream));
-                    return Poll::Ready(Some(stream));
-                }
-            }
-        }
+        let listener = this.listener;
+        let accepted = ready!(listener.io.poll_read_waiting(
+            &mut this.waiting,
+            cx,
+            crate::sys::accept_nonblocking
+        ));
+        Poll::Ready(Some(accepted.and_then(|(stream, _)| listener.register(stream))))
     }
 }
 
