@@ -409,13 +409,12 @@ mod loom_tests {
         assert!(state == EMPTY || state == NOTIFIED, "left in state {state}");
     }
 
-    #[test]
-    fn unpark_racing_park_is_never_lost() {
-        // A lost notify leaves the parker in `condvar.wait` for ever: loom
-        // reports the deadlock. A fresh parker watches first: the notification
-        // lands before the watch, during it, between it and the condvar check
-        // (which then refuses to sleep), or during the sleep.
-        model(|parker| {
+    /// One unpark racing one untimed park that watches first or not. A lost
+    /// notify leaves the parker in `condvar.wait` for ever: loom reports the
+    /// deadlock.
+    fn unpark_races_park(watch: bool) {
+        model(move |parker| {
+            parker.watch.set(watch);
             let unparker = parker.unparker();
             let t = thread::spawn(move || unparker.unpark());
             parker.park(None, || None);
@@ -425,17 +424,17 @@ mod loom_tests {
     }
 
     #[test]
+    fn unpark_racing_park_is_never_lost() {
+        // A fresh parker watches first: the notification lands before the
+        // watch, during it, between it and the condvar check (which then
+        // refuses to sleep), or during the sleep.
+        unpark_races_park(true);
+    }
+
+    #[test]
     fn unpark_racing_a_park_that_does_not_watch_is_never_lost() {
-        // A fresh parker watches first (the model above); this one, like a
-        // worker after a long sleep, goes straight to the condvar.
-        model(|parker| {
-            parker.watch.set(false);
-            let unparker = parker.unparker();
-            let t = thread::spawn(move || unparker.unpark());
-            parker.park(None, || None);
-            t.join().unwrap();
-            assert_settled(&parker);
-        });
+        // Like a worker after a long sleep: straight to the condvar.
+        unpark_races_park(false);
     }
 
     #[test]

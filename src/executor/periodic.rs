@@ -12,7 +12,8 @@
 //!
 //! So a worker reads the clock every [`WINDOW`] ticks (or fewer) and sizes
 //! both intervals to about [`TARGET`] of polling: `TARGET / mean poll time`
-//! over the last window, at least 1 and at most the configured counts,
+//! over the last window, at least 1 (2 for the injector: checked on every look
+//! it would always come before the local queue) and at most the configured counts,
 //! shrinking at once but growing at most twofold per window (one short poll
 //! among long ones must not buy the long ones 61 ticks). Short polls keep the
 //! configured counts at the cost of one clock read per 8 polls; polls that

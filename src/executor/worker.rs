@@ -110,8 +110,8 @@ impl WorkerCore {
         let parker = lock(&slot.parker).take();
         let group = slot.group;
         let config = &shared.config;
-        let periodic =
-            Periodic::new(config.event_interval, config.global_queue_interval, Instant::now());
+        let now = Instant::now();
+        let periodic = Periodic::new(config.event_interval, config.global_queue_interval, now);
         Some(WorkerCore {
             rng: FastRand::new(0x5851_F42D_4C95_7F2D ^ (index as u64 + 1).wrapping_mul(0x9E37)),
             shared,
@@ -123,7 +123,7 @@ impl WorkerCore {
             searching: Cell::new(false),
             periodic,
             parker: RefCell::new(parker),
-            busy_since: Cell::new(Instant::now()),
+            busy_since: Cell::new(now),
             timer_batch: TimerBatch::default(),
         })
     }
