@@ -122,6 +122,32 @@ fn connect_to_a_closed_port_fails_fast() {
 }
 
 #[test]
+fn a_greeting_the_server_sends_at_once_reaches_the_client_that_just_connected() {
+    // A connecting socket is not assumed readable: the client's first read
+    // waits for the poller, which must report data sent before, during or
+    // after the connect completed (a server banner, say).
+    let _w = Watchdog::new("server_greets_first", Duration::from_secs(60));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        const CLIENTS: usize = 300;
+        let server = hioload::spawn(async move {
+            for i in 0..CLIENTS {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                stream.write_all(format!("hello {i:03}").as_bytes()).await.unwrap();
+            }
+        });
+        for i in 0..CLIENTS {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let mut buf = [0; 9];
+            stream.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, format!("hello {i:03}").as_bytes());
+        }
+        server.await.unwrap();
+    });
+}
+
+#[test]
 fn peer_close_gives_eof_to_a_waiting_reader() {
     let _w = Watchdog::new("peer_close_eof", Duration::from_secs(30));
     hioload::block_on(async {
