@@ -37,6 +37,9 @@ use super::timer_batch::dispatching_timers;
 use crate::reactor::Reactor;
 use crate::time::{AutoAdvance, Clock, ParkTimeout, TimeDriver};
 
+/// Pause instructions between two looks while watching (`DriverTurn::watch`).
+const WATCH_PAUSES: usize = 16;
+
 /// The per-group I/O and timer driver.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -215,6 +218,41 @@ impl DriverTurn<'_> {
         Turned { firing: end.firing == Some(true), moved }
     }
 
+    /// Watches, before a wait, for up to `spin` (never past the next timer
+    /// deadline): true as soon as `stop()` says so or I/O events come in (a
+    /// `wait` then collects them at once), false when the watch ran out.
+    ///
+    /// While nobody sleeps in the poller, a thread that makes a source ready
+    /// wakes nobody: an event that comes during the watch costs neither side
+    /// a context switch. Each look at the poller is one `poll(2)` of its
+    /// descriptor. With no source registered only `stop` is watched. No watch
+    /// on a paused clock (it moves only when every worker sleeps), nor where
+    /// the poller cannot be probed (IOCP) while sources are registered.
+    pub(crate) fn watch(&self, spin: Duration, stop: impl Fn() -> bool) -> bool {
+        let reactor = &*self.driver.reactor;
+        let probe = !reactor.is_idle();
+        let clock = self.clock();
+        if (probe && !crate::sys::POLLER_CAN_BE_PROBED) || clock.is_paused() {
+            return false;
+        }
+        let now = clock.now();
+        let mut until = now + spin;
+        if let Some(deadline) = self.driver.time.next_deadline() {
+            until = until.min(deadline);
+        }
+        loop {
+            for _ in 0..WATCH_PAUSES {
+                std::hint::spin_loop();
+            }
+            if stop() || (probe && reactor.has_uncollected_events()) {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+        }
+    }
+
     /// A busy worker's non-blocking turn: dispatch ready I/O, fire due timers.
     ///
     /// A zero-timeout wait is five syscalls with `polling` on Linux (it re-arms
@@ -261,5 +299,109 @@ impl<W: FnOnce()> WaitEnd<'_, W> {
 impl Drop for DriverTurn<'_> {
     fn drop(&mut self) {
         self.driver.held.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::net::UdpSocket;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    use crate::net::Async;
+
+    /// Long enough that a watch ending before it ended for another reason.
+    const LONG: Duration = Duration::from_secs(30);
+
+    fn driver(clock: Clock) -> Arc<Driver> {
+        Arc::new(Driver::new(16, clock, 1).unwrap())
+    }
+
+    /// A UDP socket registered with `driver`'s reactor, its first edges collected.
+    fn quiet_socket(driver: &Driver) -> Async<UdpSocket> {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let socket = Async::new_in(socket, driver.reactor().clone()).unwrap();
+        // Edge mode reports the new registration's writability: collect it.
+        while driver.reactor().try_turn(Some(Duration::ZERO)).unwrap().unwrap() > 0 {}
+        socket
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_watch_ends_when_an_event_comes_in() {
+        let driver = driver(Clock::real());
+        let socket = quiet_socket(&driver);
+        let to = socket.get_ref().local_addr().unwrap();
+        let turn = driver.try_lock().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", to).unwrap();
+        });
+        let start = Instant::now();
+        assert!(turn.watch(LONG, || false));
+        assert!(start.elapsed() < LONG);
+        assert!(driver.reactor().has_uncollected_events(), "the watch collected the event");
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn the_watch_ends_when_told_to_stop() {
+        let driver = driver(Clock::real());
+        let turn = driver.try_lock().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(5));
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+        assert!(turn.watch(LONG, || stop.load(Ordering::SeqCst)));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn the_watch_runs_out_and_stops_at_the_next_timer_deadline() {
+        let driver = driver(Clock::real());
+        let turn = driver.try_lock().unwrap();
+        let start = Instant::now();
+        assert!(!turn.watch(Duration::from_millis(2), || false));
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        // A timer due in 5 ms ends a long watch then (not early: the wait
+        // that follows fires it).
+        let _in_time = crate::time::enter(driver.time().clone(), 0);
+        let mut sleep = Box::pin(crate::time::sleep(Duration::from_millis(5)));
+        let waker = waker_fn::waker_fn(|| {});
+        assert!(sleep.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        let start = Instant::now();
+        assert!(!turn.watch(LONG, || false));
+        assert!(start.elapsed() < LONG);
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn no_watch_where_the_poller_cannot_be_probed() {
+        // An IOCP port cannot be asked for completions without taking them:
+        // with a source registered, watching would only delay its events.
+        let driver = driver(Clock::real());
+        let _socket = quiet_socket(&driver);
+        let turn = driver.try_lock().unwrap();
+        let start = Instant::now();
+        assert!(!turn.watch(LONG, || false));
+        assert!(start.elapsed() < LONG);
+    }
+
+    #[test]
+    fn no_watch_on_a_paused_clock() {
+        // Paused time moves only once every worker sleeps: a watching holder
+        // would hold it still for the watch's length.
+        let driver = driver(Clock::paused());
+        let turn = driver.try_lock().unwrap();
+        let start = Instant::now();
+        assert!(!turn.watch(LONG, || false));
+        assert!(start.elapsed() < LONG);
     }
 }

@@ -58,5 +58,7 @@ compile_error!("hioload supports unix (Linux first) and Windows targets only");
 //   AFD polling: not relied on, as tokio does not);
 // - `poller_has_events(&Poller) -> bool`: whether a poller holds uncollected
 //   events, without collecting them (epoll/kqueue: its descriptor polls
-//   readable; IOCP cannot tell: always false).
+//   readable; IOCP cannot tell: always false);
+// - `POLLER_CAN_BE_PROBED`: whether `poller_has_events` can say yes (a driver
+//   holder watches the poller before it sleeps only where it can).
 // ---------------------------------------------------------------------------

@@ -293,6 +293,9 @@ pub(crate) fn recv_with_queue_hint(
     }
 }
 
+/// `poller_has_events` answers: the poller's descriptor polls readable.
+pub(crate) const POLLER_CAN_BE_PROBED: bool = true;
+
 /// Whether `poller` holds events no wait has collected yet (its epoll / kqueue
 /// descriptor polls readable), without collecting them.
 pub(crate) fn poller_has_events(poller: &polling::Poller) -> bool {

@@ -3,6 +3,9 @@
 
 use std::io;
 
+/// `poller_has_events` cannot answer: see there.
+pub(crate) const POLLER_CAN_BE_PROBED: bool = false;
+
 /// Whether `poller` holds events no wait has collected yet. An IOCP port cannot
 /// be asked without dequeuing its completions, so this always says no.
 pub(crate) fn poller_has_events(_poller: &polling::Poller) -> bool {
