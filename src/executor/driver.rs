@@ -235,11 +235,7 @@ impl DriverTurn<'_> {
         if (probe && !crate::sys::POLLER_CAN_BE_PROBED) || clock.is_paused() {
             return false;
         }
-        let now = clock.now();
-        let mut until = now + spin;
-        if let Some(deadline) = self.driver.time.next_deadline() {
-            until = until.min(deadline);
-        }
+        let until = clock.now() + spin;
         loop {
             for _ in 0..WATCH_PAUSES {
                 std::hint::spin_loop();
@@ -247,7 +243,10 @@ impl DriverTurn<'_> {
             if stop() || (probe && reactor.has_uncollected_events()) {
                 return true;
             }
-            if std::time::Instant::now() >= until {
+            // The deadline is read on every look: a timer registered during
+            // the watch may be due before it ends.
+            let now = clock.now();
+            if now >= until || self.driver.time.next_deadline().is_some_and(|d| d <= now) {
                 return false;
             }
         }
@@ -371,14 +370,20 @@ mod tests {
         assert!(!turn.watch(Duration::from_millis(2), || false));
         assert!(start.elapsed() >= Duration::from_millis(2));
         // A timer due in 5 ms ends a long watch then (not early: the wait
-        // that follows fires it).
-        let _in_time = crate::time::enter(driver.time().clone(), 0);
-        let mut sleep = Box::pin(crate::time::sleep(Duration::from_millis(5)));
-        let waker = waker_fn::waker_fn(|| {});
-        assert!(sleep.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+        // that follows fires it), also one registered during the watch.
+        let time = driver.time().clone();
+        let t = std::thread::spawn(move || {
+            let _in_time = crate::time::enter(time, 0);
+            let mut sleep = Box::pin(crate::time::sleep(Duration::from_millis(5)));
+            let waker = waker_fn::waker_fn(|| {});
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(sleep.as_mut().poll(&mut cx).is_pending());
+            sleep // registered until dropped
+        });
         let start = Instant::now();
         assert!(!turn.watch(LONG, || false));
         assert!(start.elapsed() < LONG);
+        drop(t.join().unwrap());
     }
 
     #[cfg(windows)]
