@@ -226,13 +226,16 @@ impl DriverTurn<'_> {
     /// wakes nobody: an event that comes during the watch costs neither side
     /// a context switch. Each look at the poller is one `poll(2)` of its
     /// descriptor. With no source registered only `stop` is watched. No watch
-    /// on a paused clock (it moves only when every worker sleeps), nor where
-    /// the poller cannot be probed (IOCP) while sources are registered.
+    /// once the clock was ever paused (paused time moves only when every
+    /// worker sleeps, and a resumed clock no longer reads real time), nor
+    /// where the poller cannot be probed (IOCP) while sources are registered.
     pub(crate) fn watch(&self, spin: Duration, stop: impl Fn() -> bool) -> bool {
         let reactor = &*self.driver.reactor;
         let probe = !reactor.is_idle();
         let clock = self.clock();
-        if (probe && !crate::sys::POLLER_CAN_BE_PROBED) || clock.is_paused() {
+        // A clock that was ever paused may stand still or run ahead of real
+        // time: it cannot time the watch. (Paused time is for tests.)
+        if (probe && !crate::sys::POLLER_CAN_BE_PROBED) || clock.ever_paused() {
             return false;
         }
         let until = clock.now() + spin;
@@ -243,8 +246,13 @@ impl DriverTurn<'_> {
             if stop() || (probe && reactor.has_uncollected_events()) {
                 return true;
             }
-            // The deadline is read on every look: a timer registered during
-            // the watch may be due before it ends.
+            // Paused during the watch: the holder must go and decide on
+            // auto-advance (a nudge reaches the poller, not this loop).
+            if clock.ever_paused() {
+                return false;
+            }
+            // Never paused: the clock reads real time. The deadline is read on
+            // every look: a timer registered during the watch may be due first.
             let now = clock.now();
             if now >= until || self.driver.time.next_deadline().is_some_and(|d| d <= now) {
                 return false;
@@ -397,6 +405,34 @@ mod tests {
         let start = Instant::now();
         assert!(!turn.watch(LONG, || false));
         assert!(start.elapsed() < LONG);
+    }
+
+    #[test]
+    fn a_pause_during_the_watch_ends_it() {
+        // Found in review: the watch was timed on the runtime clock, which a
+        // pause stops, and with no source registered no nudge reached it: the
+        // holder spun for good and paused time never auto-advanced.
+        let driver = driver(Clock::real());
+        let clock = driver.time().clock().clone();
+        let turn = driver.try_lock().unwrap();
+        let gave_up = Arc::new(AtomicBool::new(false));
+        let t = std::thread::spawn({
+            let gave_up = gave_up.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(1));
+                assert!(clock.pause());
+                std::thread::sleep(Duration::from_secs(2));
+                gave_up.store(true, Ordering::SeqCst);
+            }
+        });
+        let start = Instant::now();
+        let stopped = turn.watch(Duration::from_millis(10), || gave_up.load(Ordering::SeqCst));
+        let took = start.elapsed();
+        t.join().unwrap();
+        assert!(
+            !stopped && took < Duration::from_secs(1),
+            "a 10 ms watch ran {took:?}, until stopped from outside ({stopped})"
+        );
     }
 
     #[test]
