@@ -765,3 +765,41 @@ fn a_vectored_write_over_iov_max_slices_leaves_the_stream_writable() {
         assert!(next.is_ok(), "a write into a nearly empty send buffer hung");
     });
 }
+
+#[test]
+fn reads_after_a_local_read_shutdown_give_the_queued_data_then_eof() {
+    // Found in review: with the queue hint on (two reads that waited), the read
+    // that took the queued data after `shutdown(Read)` counted as "drained"
+    // (the kernel's hint reports more to come only for a FIN received), cleared
+    // the readiness the shutdown's one event had set, and the next read, which
+    // std answers with 0 at once, waited for good.
+    let _w = Watchdog::new("read_after_shutdown_read", Duration::from_secs(30));
+    hioload::block_on(async {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let accepted = hioload::spawn(async move { listener.accept().await.unwrap().0 });
+        let mut b = TcpStream::connect(addr).await.unwrap();
+        let mut a = accepted.await.unwrap();
+        let mut buf = [0u8; 64];
+        for i in 0..3u8 {
+            let writer = hioload::spawn(async move {
+                hioload::time::sleep(Duration::from_millis(20)).await;
+                b.write_all(&[i; 5]).await.unwrap();
+                b
+            });
+            let n = a.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &[i; 5]);
+            b = writer.await.unwrap();
+        }
+        b.write_all(b"queued").await.unwrap();
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        a.shutdown(std::net::Shutdown::Read).unwrap();
+        // The reactor collects the shutdown's event before the reads.
+        hioload::time::sleep(Duration::from_millis(50)).await;
+        let limit = Duration::from_secs(5);
+        let n = hioload::time::timeout(limit, a.read(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"queued");
+        let eof = hioload::time::timeout(limit, a.read(&mut buf)).await;
+        assert!(matches!(eof, Ok(Ok(0))), "the read after the queued data: {eof:?}");
+    });
+}

@@ -245,6 +245,13 @@ impl<T> Async<T> {
         self.registration.poll_io(cx, Direction::Read, || op(&self.io))
     }
 
+    /// Marks the source readable and read-closed, waking its readers: after a
+    /// local read shutdown, which the poller reported once (a drained read may
+    /// have cleared that since) and will not report again.
+    pub(crate) fn mark_read_closed(&self) {
+        self.registration.mark_ready(Ready::READABLE | Ready::READ_CLOSED);
+    }
+
     /// [`Async::poll_read_with`] for an `op` that also says whether it drained the
     /// source (see `Registration::poll_io_drained`).
     pub(crate) fn poll_read_drained<R>(

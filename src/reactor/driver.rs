@@ -259,6 +259,17 @@ impl Reactor {
         wakers
     }
 
+    /// Makes `io` ready in `ready` as an event would (the tick moves, so a clear
+    /// decided on an older snapshot does not apply), and wakes its waiters for it.
+    /// For readiness the poller will not report again (a local read shutdown
+    /// whose event a drained read's clear may have undone).
+    pub(crate) fn mark_ready(&self, io: &ScheduledIo, ready: Ready) {
+        let mut wakers = Vec::new();
+        io.set_readiness(ready);
+        io.dispatch(ready, &self.poller, self.mode, &mut wakers);
+        wake_all_contained(wakers);
+    }
+
     /// Wakes the thread blocked in [`Reactor::try_turn`], or makes the next turn
     /// return at once.
     ///

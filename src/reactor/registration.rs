@@ -80,6 +80,11 @@ impl Registration {
         self.reactor.poll_ready(&self.io, cx, dir, None)
     }
 
+    /// Makes the handle ready in `ready` and wakes its waiters (`Reactor::mark_ready`).
+    pub(crate) fn mark_ready(&self, ready: Ready) {
+        self.reactor.mark_ready(&self.io, ready);
+    }
+
     /// Forgets `seen` readiness in `dir` (after `WouldBlock`) unless a newer event came.
     pub(crate) fn clear_readiness(&self, seen: ReadyEvent, dir: Direction) {
         self.io.clear_readiness(seen, dir);

@@ -73,7 +73,12 @@ const HINT_WAITED_ONCE: u8 = 3;
 impl QueueHint {
     /// Whether reads use the hint.
     fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == HINT_ON
+        self.0.load(Ordering::SeqCst) == HINT_ON
+    }
+
+    /// Plain reads for good (after a read shutdown, see `TcpStream::shutdown`).
+    fn turn_off(&self) {
+        self.0.store(HINT_UNAVAILABLE, Ordering::SeqCst);
     }
 
     /// After a read found `stream` empty: at the second time, turns the hint on.
@@ -292,13 +297,25 @@ impl TcpStream {
         self.io.get_ref().take_error()
     }
 
-    /// Shuts down the read, write, or both halves of the connection.
+    /// Shuts down the read, write, or both halves of the connection. After a
+    /// read shutdown, reads return what is still queued, then 0.
     ///
     /// # Errors
     ///
     /// The OS error, if any (e.g. not connected).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
+        self.io.get_ref().shutdown(how)?;
+        if how != Shutdown::Write {
+            // The queue hint says "drained" once the queue is empty, but it says
+            // "more to come" only for a FIN received, not for our own read
+            // shutdown: a drained read would clear the readiness the shutdown's
+            // one event set, and the next read would wait for good. Plain reads
+            // from now on (they see EOF), and the readiness set again for a read
+            // that cleared it in the meantime.
+            self.queue_hint.turn_off();
+            self.io.mark_read_closed();
+        }
+        Ok(())
     }
 
     /// Reads into `buf` without consuming the data; returns the bytes copied (0 at EOF).
@@ -403,9 +420,13 @@ impl TcpStream {
             return Poll::Ready(Ok(0));
         }
         if self.queue_hint.is_on() {
-            return self
-                .io
-                .poll_read_drained(cx, |stream| crate::sys::recv_with_queue_hint(stream, bufs));
+            // "Drained" counts only while the hint is still on: a read shutdown
+            // turns it off before it marks the stream readable again, so a read
+            // that began before the shutdown cannot clear that readiness.
+            return self.io.poll_read_drained(cx, |stream| {
+                let (n, drained) = crate::sys::recv_with_queue_hint(stream, bufs)?;
+                Ok((n, drained && self.queue_hint.is_on()))
+            });
         }
         self.io.poll_read_with(cx, |mut stream| {
             let result = stream.read_vectored(bufs);
