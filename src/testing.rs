@@ -46,7 +46,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::time::context;
+use crate::time::{context, AdvanceRefused};
 
 /// Pauses the current runtime's clock.
 ///
@@ -92,14 +92,23 @@ pub fn is_paused() -> bool {
 ///
 /// # Panics
 ///
-/// If called outside a hioload runtime, or if time is not paused (on first poll).
+/// If called outside a hioload runtime, if time is not paused, or if the move
+/// would take paused time ~584 years or more past the runtime's start (timers
+/// count nanoseconds in 64 bits; a deadline from there on never fires). All on
+/// first poll.
 pub async fn advance(duration: Duration) {
     let driver = context::expect_current_driver("hioload::testing::advance");
-    assert!(
-        driver.clock().advance(duration),
-        "hioload::testing::advance: time is not paused (call hioload::testing::pause first, \
-         or build the runtime with start_paused(true))"
-    );
+    match driver.clock().advance(duration) {
+        Ok(()) => {}
+        Err(AdvanceRefused::Running) => panic!(
+            "hioload::testing::advance: time is not paused (call hioload::testing::pause first, \
+             or build the runtime with start_paused(true))"
+        ),
+        Err(AdvanceRefused::PastHorizon) => panic!(
+            "hioload::testing::advance: paused time cannot go ~584 years or more past the \
+             runtime's start (timers count nanoseconds in 64 bits)"
+        ),
+    }
     driver.process();
     YieldOnce(false).await;
 }

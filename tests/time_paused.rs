@@ -227,3 +227,53 @@ fn auto_advance_with_several_groups_never_jumps_past_a_timer_another_group_fired
         }
     }
 }
+
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+
+#[test]
+fn a_deadline_past_the_timer_horizon_never_fires_early() {
+    // Found in review: timers count nanoseconds since the runtime's start in 64
+    // bits (~584 years). A 700-year deadline was filed at that horizon, and
+    // auto-advance jumped there and fired it 115 years early.
+    let _w = Watchdog::new("past_the_horizon", Duration::from_secs(30));
+    paused().block_on(async {
+        let start = Instant::now();
+        let far = hioload::spawn(hioload::time::sleep_until(start + 700 * YEAR));
+        // The runtime idles for 200 ms of real time with that sleep its only
+        // timer: auto-advance has nowhere to go.
+        let (tx, rx) = futures_channel::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = tx.send(());
+        });
+        rx.await.unwrap();
+        assert!(!far.is_finished(), "a 700-year sleep fired after {:?}", start.elapsed());
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // Auto-advance goes to the 10-year timeout, not to the horizon.
+        let waited = timeout(10 * YEAR, sleep(500 * YEAR)).await;
+        assert!(waited.is_err());
+        assert_eq!(start.elapsed(), 10 * YEAR);
+        // Close to the horizon, short timers still work, and the 700-year
+        // sleep still waits.
+        for _ in 0..19 {
+            hioload::testing::advance(29 * YEAR).await;
+        }
+        let before = Instant::now();
+        sleep(Duration::from_secs(1)).await;
+        assert_eq!(before.elapsed(), Duration::from_secs(1));
+        assert!(!far.is_finished(), "a 700-year sleep fired after {:?}", start.elapsed());
+        far.abort();
+    });
+}
+
+#[test]
+#[should_panic(expected = "paused time cannot go ~584 years or more past the runtime's start")]
+fn advancing_past_the_timer_horizon_panics_clearly() {
+    // Found in review: past the horizon every new timer was due at once, and
+    // an interval loop spun without yielding.
+    paused().block_on(async {
+        for _ in 0..25 {
+            hioload::testing::advance(Duration::MAX).await; // ~30 years each
+        }
+    });
+}

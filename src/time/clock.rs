@@ -112,6 +112,12 @@ impl Clock {
         self.inner.origin
     }
 
+    /// The last instant paused time may reach: one nanosecond short of the
+    /// [`HORIZON_NS`], where deadlines are never due.
+    fn last_paused_instant(&self) -> Instant {
+        self.nanos_to_instant(HORIZON_NS - 1)
+    }
+
     /// Nanoseconds from the origin to `t`: 0 before it, saturating at `u64::MAX`
     /// (584 years) so that far-future deadlines never overflow.
     pub(crate) fn to_nanos(&self, t: Instant) -> u64 {
@@ -150,14 +156,19 @@ impl Clock {
         true
     }
 
-    /// Moves frozen time forward by `d`; returns false (no change) if time is running.
-    pub(crate) fn advance(&self, d: Duration) -> bool {
+    /// Moves frozen time forward by `d`; no change if time is running, or if
+    /// the move would reach the [`HORIZON_NS`].
+    pub(crate) fn advance(&self, d: Duration) -> Result<(), AdvanceRefused> {
         let mut state = self.lock();
         if state.unfrozen.is_some() {
-            return false;
+            return Err(AdvanceRefused::Running);
         }
-        state.base = state.base.checked_add(d).unwrap_or_else(|| far_future(state.base));
-        true
+        let to = state.base.checked_add(d).unwrap_or_else(|| far_future(state.base));
+        if to > self.last_paused_instant() {
+            return Err(AdvanceRefused::PastHorizon);
+        }
+        state.base = to;
+        Ok(())
     }
 
     /// Moves frozen time forward to `t`; never moves it backwards (tests; the
@@ -246,6 +257,8 @@ impl Clock {
             state.refused = true;
             return None;
         }
+        // Targets are deadlines short of the horizon (`TimeDriver::next_deadline`).
+        let t = t.min(self.last_paused_instant());
         let moved = t > state.base;
         state.base = state.base.max(t);
         Some(moved)
@@ -256,6 +269,21 @@ impl Clock {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Timers count nanoseconds since their clock's origin in a `u64`, whose last
+/// value means "fired": a deadline from here on (~584 years after the origin)
+/// is never due, and paused time stops one nanosecond short of it
+/// ([`Clock::advance`] refuses to pass it; auto-advance never targets it).
+pub(crate) const HORIZON_NS: u64 = u64::MAX - 1;
+
+/// Why [`Clock::advance`] did not move the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdvanceRefused {
+    /// Time is not paused.
+    Running,
+    /// The move would reach the [`HORIZON_NS`].
+    PastHorizon,
 }
 
 /// An instant about 30 years after `from`: "never" for a timer, without overflow.
@@ -275,7 +303,7 @@ mod tests {
         let t0 = clock.now();
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(clock.now(), t0);
-        assert!(clock.advance(Duration::from_secs(5)));
+        assert!(clock.advance(Duration::from_secs(5)).is_ok());
         assert_eq!(clock.now(), t0 + Duration::from_secs(5));
         assert!(clock.advance_to(t0 + Duration::from_secs(7)));
         assert!(clock.advance_to(t0 + Duration::from_secs(1)), "earlier target is a no-op");
@@ -286,12 +314,12 @@ mod tests {
     fn pause_resume_is_monotonic() {
         let clock = Clock::real();
         assert!(!clock.is_paused());
-        assert!(!clock.advance(Duration::from_secs(1)), "advance needs paused time");
+        assert_eq!(clock.advance(Duration::from_secs(1)), Err(AdvanceRefused::Running));
         assert!(!clock.resume());
         assert!(clock.pause());
         assert!(!clock.pause());
         let frozen = clock.now();
-        clock.advance(Duration::from_secs(3600));
+        clock.advance(Duration::from_secs(3600)).unwrap();
         assert!(clock.resume());
         let t = clock.now();
         assert!(t >= frozen + Duration::from_secs(3600));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use super::clock::Clock;
+use super::clock::HORIZON_NS;
 use super::shard::{Shard, NO_DEADLINE};
 use super::wake_list::WakeList;
 use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -307,8 +308,8 @@ impl TimeDriver {
         } else {
             self.shards.iter().map(|s| s.next_deadline()).min()
         };
-        let min = min.unwrap_or(NO_DEADLINE);
-        (min != NO_DEADLINE).then_some(min)
+        // A deadline at the horizon is never due (`clock.rs`); `NO_DEADLINE` is past it.
+        min.filter(|&min| min < HORIZON_NS)
     }
 }
 

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::clock::HORIZON_NS;
 use super::context::ShardRef;
 use super::driver::TimeDriver;
 use super::filed::StateBox;
@@ -44,6 +45,7 @@ use crate::loom::atomic::{AtomicU64, Ordering};
 /// `TimerShared::state` of an entry that is not in a wheel (fired, flushed by
 /// shutdown, or never inserted). Deadlines are capped one below it.
 const FIRED: u64 = u64::MAX;
+const _: () = assert!(HORIZON_NS < FIRED);
 
 /// The part of a timer the firing shard sees.
 #[derive(Debug)]
@@ -329,9 +331,10 @@ impl TimerEntry {
 }
 
 impl TimerEntry {
-    /// `deadline` in nanoseconds since the clock's origin, below `FIRED`.
+    /// `deadline` in nanoseconds since the clock's origin, below `FIRED`: at
+    /// most the horizon, where a deadline is never due (`clock.rs`).
     fn deadline_ns(&self, deadline: Instant) -> u64 {
-        self.driver().clock().to_nanos(deadline).min(FIRED - 1)
+        self.driver().clock().to_nanos(deadline).min(HORIZON_NS)
     }
 }
 

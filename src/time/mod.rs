@@ -171,7 +171,7 @@ mod timeout;
 mod wake_list;
 mod wheel;
 
-pub(crate) use clock::Clock;
+pub(crate) use clock::{AdvanceRefused, Clock};
 pub(crate) use context::{enter, EnterGuard};
 pub(crate) use driver::{set_worker_timer_slack, AutoAdvance, ParkTimeout, TimeDriver};
 pub use instant::Instant;

@@ -32,10 +32,10 @@ fn interval_missed_tick_behaviors_match_tokio() {
         assert_eq!(iv.missed_tick_behavior(), behavior);
         assert_eq!(tick_at(&mut iv, start, &waker), Some(Duration::ZERO), "first tick at once");
         assert_eq!(tick_at(&mut iv, start, &waker), None);
-        driver.clock().advance(ms(50));
+        driver.clock().advance(ms(50)).unwrap();
         driver.process();
         assert_eq!(tick_at(&mut iv, start, &waker), Some(ms(50)));
-        driver.clock().advance(ms(120));
+        driver.clock().advance(ms(120)).unwrap();
         let mut seen = Vec::new();
         loop {
             driver.process();
@@ -46,7 +46,7 @@ fn interval_missed_tick_behaviors_match_tokio() {
             if now >= 300 {
                 break;
             }
-            driver.clock().advance(ms(10));
+            driver.clock().advance(ms(10)).unwrap();
         }
         assert_eq!(seen, expected, "{behavior:?}");
         assert_eq!(iv.period(), ms(50));
@@ -68,7 +68,7 @@ fn interval_zero_period_panics_and_interval_at_starts_later() {
     let start = Instant::now();
     let mut iv = interval_at(start + ms(5), ms(1));
     assert_eq!(tick_at(&mut iv, start, &waker), None);
-    driver.clock().advance(ms(5));
+    driver.clock().advance(ms(5)).unwrap();
     driver.process();
     assert_eq!(tick_at(&mut iv, start, &waker), Some(ms(5)));
     iv.reset();
@@ -88,7 +88,7 @@ fn timeout_polls_the_future_first_and_elapses() {
     let mut slow = timeout(ms(2), std::future::pending::<()>());
     assert!(poll(&mut slow, &waker).is_pending());
     assert_eq!(driver.len(), 1);
-    driver.clock().advance(ms(2));
+    driver.clock().advance(ms(2)).unwrap();
     driver.process();
     let err = match poll(&mut slow, &waker) {
         Poll::Ready(Err(e)) => e,

@@ -124,7 +124,7 @@ fn park_timeout_waits_on_real_time_and_advances_paused_time_only_when_idle() {
         "no timer"
     );
     // A deadline the clock has passed some other way fires at once.
-    driver.clock().advance(ms(6));
+    driver.clock().advance(ms(6)).unwrap();
     assert_eq!(driver.park_timeout(Some(d), None), ParkTimeout::Wait(Some(Duration::ZERO)));
     let t0 = driver.clock().now();
     let d = t0 + ms(5);

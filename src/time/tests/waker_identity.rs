@@ -79,7 +79,7 @@ fn a_task_polling_through_a_reused_lent_waker_is_the_one_woken() {
         assert!(poll(&mut s, &lent_waker(&SLOT)).is_pending());
     }
     *SLOT.0.lock().unwrap() = None;
-    driver.clock().advance(ms(1));
+    driver.clock().advance(ms(1)).unwrap();
     driver.process();
     let wakes: Vec<usize> = tasks.iter().map(|t| t.0.load(Ordering::SeqCst)).collect();
     assert_eq!(wakes, [0, 0, 1], "only the last task to poll waits on the sleep");
