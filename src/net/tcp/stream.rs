@@ -298,7 +298,8 @@ impl TcpStream {
     }
 
     /// Shuts down the read, write, or both halves of the connection. After a
-    /// read shutdown, reads return what is still queued, then 0.
+    /// read shutdown, reads return 0 once the OS hands out no more data (on
+    /// Linux, after the data still queued).
     ///
     /// # Errors
     ///
