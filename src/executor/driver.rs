@@ -33,12 +33,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::park::WATCH_PAUSES;
 use super::timer_batch::dispatching_timers;
 use crate::reactor::Reactor;
 use crate::time::{AutoAdvance, Clock, ParkTimeout, TimeDriver};
-
-/// Pause instructions between two looks while watching (`DriverTurn::watch`).
-const WATCH_PAUSES: usize = 16;
 
 /// The per-group I/O and timer driver.
 #[derive(Debug)]

@@ -69,8 +69,9 @@ fn watch_over(_until: Instant, looks: u32) -> bool {
     looks >= 2
 }
 
-/// Pause instructions between two looks at the state while watching.
-const WATCH_PAUSES: usize = 16;
+/// Pause instructions between two looks while watching (here and in
+/// `DriverTurn::watch`).
+pub(super) const WATCH_PAUSES: usize = 16;
 
 /// A condvar sleep that ended within this counts as short: the next park
 /// watches first.
@@ -355,17 +356,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_long_sleep_turns_the_watch_off() {
-        let (parker, driver) = condvar_parker();
-        let _held = driver.try_lock().unwrap();
-        // Watching sees nothing: the park falls back to sleeping, and the
-        // unpark comes 20 ms into that sleep, which turns the watch off.
+    /// Parks `parker` (untimed); another thread unparks it 20 ms after it
+    /// reached `sleeping` (`PARKED_CONDVAR` or `PARKED_DRIVER`).
+    fn park_unparked_20_ms_into_the_sleep(parker: &Parker, sleeping: usize) {
         let unparker = parker.unparker();
         let inner = parker.inner.clone();
         let start = Instant::now();
         let t = std::thread::spawn(move || {
-            while inner.state.load(SeqCst) != PARKED_CONDVAR {
+            while inner.state.load(SeqCst) != sleeping {
                 std::thread::yield_now();
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -374,6 +372,15 @@ mod tests {
         parker.park(None, || None);
         assert!(start.elapsed() >= Duration::from_millis(20));
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_long_sleep_turns_the_watch_off() {
+        let (parker, driver) = condvar_parker();
+        let _held = driver.try_lock().unwrap();
+        // Watching sees nothing: the park falls back to sleeping, and the
+        // unpark comes 20 ms into that sleep, which turns the watch off.
+        park_unparked_20_ms_into_the_sleep(&parker, PARKED_CONDVAR);
         assert!(!parker.watch.get(), "a 20 ms sleep left the watch on");
         // Not watching, a pending notification still ends the next park at once,
         // without a sleep to measure: the watch stays off.
@@ -404,20 +411,8 @@ mod tests {
     #[test]
     fn a_long_driver_wait_turns_the_watch_off() {
         let parker = parker();
-        let unparker = parker.unparker();
-        let inner = parker.inner.clone();
-        let start = Instant::now();
-        let t = std::thread::spawn(move || {
-            while inner.state.load(SeqCst) != PARKED_DRIVER {
-                std::thread::yield_now();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-            unparker.unpark();
-        });
         assert!(parker.watch.get());
-        parker.park(None, || None);
-        assert!(start.elapsed() >= Duration::from_millis(20));
-        t.join().unwrap();
+        park_unparked_20_ms_into_the_sleep(&parker, PARKED_DRIVER);
         assert!(!parker.watch.get(), "a 20 ms wait in the driver left the watch on");
     }
 

@@ -253,10 +253,15 @@ impl Reactor {
         self.registry.resolve(events.iter(), resolved);
         let mut wakers = Vec::new();
         for (io, ready) in resolved.drain(..) {
-            io.set_readiness(ready);
-            io.dispatch(ready, &self.poller, self.mode, &mut wakers);
+            self.make_ready(&io, ready, &mut wakers);
         }
         wakers
+    }
+
+    /// Sets `ready` on `io` (moving its tick) and takes the wakers it releases.
+    fn make_ready(&self, io: &ScheduledIo, ready: Ready, wakers: &mut Vec<Waker>) {
+        io.set_readiness(ready);
+        io.dispatch(ready, &self.poller, self.mode, wakers);
     }
 
     /// Makes `io` ready in `ready` as an event would (the tick moves, so a clear
@@ -265,8 +270,7 @@ impl Reactor {
     /// whose event a drained read's clear may have undone).
     pub(crate) fn mark_ready(&self, io: &ScheduledIo, ready: Ready) {
         let mut wakers = Vec::new();
-        io.set_readiness(ready);
-        io.dispatch(ready, &self.poller, self.mode, &mut wakers);
+        self.make_ready(io, ready, &mut wakers);
         wake_all_contained(wakers);
     }
 

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use super::clock::Clock;
-use super::clock::HORIZON_NS;
+use super::clock::{Clock, HORIZON_NS};
 use super::shard::{Shard, NO_DEADLINE};
 use super::wake_list::WakeList;
 use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
